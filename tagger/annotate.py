@@ -1,0 +1,97 @@
+"""Documents in, entities out: tokenise, batch across documents, tag, map spans to characters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from tagger.documents import Document
+from tagger.predict import Tagger
+from tagger.scheme import tags_to_spans
+from tagger.text import Token, split_sentences
+
+BLOCK_WORDS = 20_000  # words buffered before tagging: big enough to batch well, small for memory
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """An entity in a document: `text == document[start:end]` (Python string indices)."""
+
+    start: int
+    end: int
+    label: str
+    text: str
+
+    def to_json(self) -> dict[str, object]:
+        """The JSONL shape: {"start", "end", "label", "text"}."""
+        return {"start": self.start, "end": self.end, "label": self.label, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class DocStart:
+    """A document begins."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocEnd:
+    """A document ends (all its sentences came before)."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedSentence:
+    """A sentence of the current document: its words (document offsets), tags and entities."""
+
+    tokens: list[Token]
+    tags: list[str]
+    entities: list[Entity]
+
+
+Event = DocStart | TaggedSentence | DocEnd
+
+
+def annotate(documents: Iterable[Document], tagger: Tagger, lang: str) -> Iterator[Event]:
+    """Events for each document in input order: DocStart, its TaggedSentences, DocEnd.
+
+    Sentences of many documents are tagged together in length-sorted batches; memory holds
+    about BLOCK_WORDS words whatever the input size.
+    """
+    pending: list[DocStart | DocEnd | tuple[list[Token], str]] = []
+    words = 0
+    for document in documents:
+        pending.append(DocStart(document.source))
+        offset = 0
+        for segment in document.segments:
+            for sentence in split_sentences(segment, lang):
+                start, end = sentence[0].start, sentence[-1].end
+                tokens = [Token(t.text, t.start + offset, t.end + offset) for t in sentence]
+                pending.append((tokens, segment[start:end]))
+                words += len(tokens)
+            offset += len(segment)
+            if words >= BLOCK_WORDS:
+                yield from flush(pending, tagger)
+                pending, words = [], 0
+        pending.append(DocEnd(document.source))
+    yield from flush(pending, tagger)
+
+
+def flush(pending: list[DocStart | DocEnd | tuple[list[Token], str]], tagger: Tagger) -> Iterator[Event]:
+    """Tag the buffered sentences in one go and replay the buffer as events."""
+    sentences = [item for item in pending if isinstance(item, tuple)]
+    tags = iter(tagger.tag([[t.text for t in tokens] for tokens, _ in sentences]))
+    for item in pending:
+        if not isinstance(item, tuple):
+            yield item
+            continue
+        tokens, text = item
+        sentence_tags = next(tags)
+        base = tokens[0].start
+        entities = [
+            Entity(tokens[s.start].start, tokens[s.end - 1].end, s.label,
+                   text[tokens[s.start].start - base : tokens[s.end - 1].end - base])
+            for s in tags_to_spans(sentence_tags)
+        ]
+        yield TaggedSentence(tokens, sentence_tags, entities)

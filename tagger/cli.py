@@ -1,0 +1,147 @@
+"""The `tagger` command line: thin commands over plain functions; torch loads only for train/export."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from tagger import __version__
+from tagger.errors import TaggerError
+
+LANGS = ("uk", "en")
+SPLITS = ("train", "validation", "test")
+
+
+class LazyGroup(click.Group):
+    """A group whose heavy commands (torch) are imported only when invoked."""
+
+    lazy = {"train": "train.cli:train", "export": "export.cli:export"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            try:
+                return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+            except ImportError as err:
+                raise click.ClickException(
+                    f"`tagger {name}` needs the training extra ({err.name} is missing):"
+                    " pip install 'tagger[train]'"
+                ) from None
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="tagger")
+def cli() -> None:
+    """Named-entity tagging for Ukrainian and English (BiLSTM/BERT, ONNX Runtime)."""
+
+
+def open_model(model: Path | None, lang: str | None, arch: str | None, device: str) -> Any:
+    """Load --model, or the shipped default of --lang; say once which provider runs it."""
+    from tagger.artifact import load_artifact, shipped_model
+    from tagger.runtime import active_provider
+
+    path = model if model is not None else shipped_model(lang or "uk", arch)
+    artifact = load_artifact(path, device)
+    if lang and artifact.language != lang:
+        raise TaggerError(f"{path} is a {artifact.language!r} model but --lang is {lang!r}; drop one of them")
+    click.echo(f"tagger: {path.name} ({artifact.kind}, {artifact.language}) on {active_provider(artifact.session)}", err=True)
+    return artifact
+
+
+model_option = click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                            help="ONNX model file [default: the shipped model of --lang]")
+lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
+                           help="language: picks the shipped model, tokenizer and corpus [default: uk, or the model's]")
+arch_option = click.option("--arch", type=click.Choice(["lstm", "bert"]), default=None,
+                           help="which shipped model of --lang [default: the best shipped]")
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                             help="auto: CUDA if it really runs, else CPU")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@lang_option
+@model_option
+@arch_option
+@device_option
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "conll"]), default=None,
+              help="output format [default: table on a terminal, else jsonl]")
+@click.option("--lines", is_flag=True, help="every input line is its own document")
+@click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
+              help="invalid UTF-8: stop with an error, or read it as U+FFFD")
+def tag(files: tuple[Path, ...], lang: str | None, model: Path | None, arch: str | None, device: str,
+        fmt: str | None, lines: bool, encoding_errors: str) -> None:
+    """Tag FILES (one document each; .jsonl: one per line with a "text" field), or stdin."""
+    from tagger.annotate import annotate
+    from tagger.documents import documents
+    from tagger.output import write_conll, write_jsonl, write_tables
+    from tagger.predict import Tagger
+
+    try:
+        artifact = open_model(model, lang, arch, device)
+        events = annotate(documents(list(files), sys.stdin.buffer, lines, encoding_errors),
+                          Tagger(artifact), artifact.language)
+        fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+        if fmt == "jsonl":
+            write_jsonl(events, sys.stdout)
+        elif fmt == "conll":
+            write_conll(events, sys.stdout)
+        else:
+            write_tables(events, Console())
+    except TaggerError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@cli.command()
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@lang_option
+@model_option
+@arch_option
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="local corpus folder [default: $TAGGER_DATA, else the Hugging Face Hub]")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="score this token<TAB>tag file instead of running a model")
+@click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
+@device_option
+def evaluate(split: str, lang: str | None, model: Path | None, arch: str | None, data: str | None,
+             predictions: Path | None, as_json: bool, device: str) -> None:
+    """Entity-level precision/recall/F1 (exact span and type) on a corpus split."""
+    from tagger.corpus import corpus_of, load_split, local_folder, read_labels
+    from tagger.evaluate import evaluate as run, evaluate_predictions
+    from tagger.predict import Tagger
+    from tagger.render import scores_table, summary_table
+
+    try:
+        if predictions is not None:
+            corpus_lang = lang or "uk"
+            gold = load_split(corpus_lang, split, data)
+            folder = local_folder(corpus_lang, data)
+            labels = read_labels(folder, corpus_lang) if folder else list(corpus_of(corpus_lang).labels)
+            report = evaluate_predictions(predictions, gold, labels)
+        else:
+            artifact = open_model(model, lang, arch, device)
+            gold = load_split(artifact.language, split, data)
+            report = run(Tagger(artifact), gold, model=str(artifact.path.name))
+    except TaggerError as err:
+        raise click.ClickException(str(err)) from None
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    console = Console()
+    console.print(summary_table(report))
+    console.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="tagger")

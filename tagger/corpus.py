@@ -1,0 +1,129 @@
+"""The two corpora: where they live (Hub name or local folder) and how to read a split locally."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagger.conll import Sentence, read_conll
+from tagger.errors import TaggerError
+
+SPLITS = ("train", "validation", "test")
+DATA_ENV = "TAGGER_DATA"  # a corpus folder, or a folder holding `ner-uk/` and `wnut17/`
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A named-entity corpus of one language."""
+
+    lang: str
+    hub_name: str  # Hugging Face dataset name, for users who are online
+    folder: str  # name of its local folder under $TAGGER_DATA
+    labels: tuple[str, ...]  # id order of the Hub dataset
+    license: str
+
+
+CORPORA: dict[str, Corpus] = {
+    "uk": Corpus(
+        "uk",
+        "benjamin/ner-uk",
+        "ner-uk",
+        ("O", "B-PERS", "I-PERS", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"),
+        "CC BY-NC-SA 4.0 (lang-uk ner-uk: non-commercial use, share alike, credit lang-uk)",
+    ),
+    "en": Corpus(
+        "en",
+        "wnut_17",
+        "wnut17",
+        (
+            "O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work",
+            "B-group", "I-group", "B-location", "I-location", "B-person", "I-person",
+            "B-product", "I-product",
+        ),
+        "CC BY 4.0 (WNUT-17, Derczynski et al. 2017)",
+    ),
+}
+
+
+def corpus_of(lang: str) -> Corpus:
+    """The corpus of a language code."""
+    try:
+        return CORPORA[lang]
+    except KeyError:
+        raise TaggerError(f"unknown language {lang!r}; choose one of: {', '.join(CORPORA)}") from None
+
+
+def local_folder(lang: str, data: str | Path | None = None) -> Path | None:
+    """The local folder of `lang`'s corpus: `data`, else $TAGGER_DATA; None if neither is set.
+
+    Either may name the corpus folder itself (holding train/validation/test.conll) or a
+    parent folder holding it under the corpus's folder name (`ner-uk/`, `wnut17/`).
+    """
+    root = data if data is not None else os.environ.get(DATA_ENV) or None
+    if root is None:
+        return None
+    root = Path(root)
+    for candidate in (root, root / corpus_of(lang).folder):
+        if (candidate / "train.conll").is_file() or (candidate / "test.conll").is_file():
+            return candidate
+    raise TaggerError(
+        f"{root}: no {corpus_of(lang).folder} corpus there; expected train.conll, validation.conll,"
+        f" test.conll (and labels.txt) in it or in {root / corpus_of(lang).folder}"
+    )
+
+
+def read_labels(folder: Path, lang: str) -> list[str]:
+    """The label list of a local corpus: its labels.txt, else the corpus's known labels."""
+    path = folder / "labels.txt"
+    if not path.is_file():
+        return list(corpus_of(lang).labels)
+    return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+
+
+def read_local_split(folder: Path, lang: str, split: str) -> list[Sentence]:
+    """One split of a local corpus folder."""
+    if split not in SPLITS:
+        raise TaggerError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    return read_conll(folder / f"{split}.conll", read_labels(folder, lang))
+
+
+def load_split(lang: str, split: str, data: str | Path | None = None) -> list[Sentence]:
+    """One split of `lang`'s corpus, from a local folder if given, else from the Hugging Face Hub."""
+    folder = local_folder(lang, data)
+    if folder is not None:
+        return read_local_split(folder, lang, split)
+    return hub_split(lang, split)
+
+
+def hub_split(lang: str, split: str) -> list[Sentence]:
+    """One split from the Hub (needs the `datasets` package and a network)."""
+    corpus = corpus_of(lang)
+    hint = (
+        f"point at a local copy with --data DIR or ${DATA_ENV}=DIR (a folder with train.conll,"
+        " validation.conll, test.conll, labels.txt)"
+    )
+    try:
+        import datasets  # lazy: only for users who read the Hub
+    except ImportError:
+        raise TaggerError(
+            f"reading {corpus.hub_name} from the Hub needs `pip install 'tagger[train]'`; or {hint}"
+        ) from None
+    try:
+        ds = datasets.load_dataset(corpus.hub_name, split=split)
+    except Exception as err:  # noqa: BLE001 - any network/Hub failure gets the same advice
+        raise TaggerError(
+            f"could not load {corpus.hub_name} ({split}) from the Hugging Face Hub"
+            f" ({type(err).__name__}); {hint}"
+        ) from None
+    names = hub_label_names(ds.features["ner_tags"], corpus)
+    return [
+        Sentence(list(row["tokens"]), [names[i] for i in row["ner_tags"]]) for row in ds
+    ]
+
+
+def hub_label_names(feature: object, corpus: Corpus) -> list[str]:
+    """Label names of a Hub `ner_tags` feature (a List of ClassLabel, or of plain ints)."""
+    inner = getattr(feature, "feature", None)
+    names = getattr(inner, "names", None)
+    return list(names) if names else list(corpus.labels)

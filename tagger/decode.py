@@ -1,0 +1,69 @@
+"""Viterbi decoding of emission scores into label ids that always form valid IOB2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tagger.scheme import allowed_transitions
+
+# A finite "minus infinity" keeps the arithmetic free of inf - inf = nan.
+FORBIDDEN = -1.0e4
+
+
+class Decoder:
+    """Batched Viterbi over emissions plus (optional CRF) transitions, with IOB2 constraints."""
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        transitions: np.ndarray | None = None,
+        start: np.ndarray | None = None,
+        end: np.ndarray | None = None,
+    ) -> None:
+        num_labels = len(labels)
+        allowed, allowed_start = allowed_transitions(labels)
+        zeros = np.zeros(num_labels, dtype=np.float32)
+        trans = np.zeros((num_labels, num_labels), np.float32) if transitions is None else transitions
+        self.transitions = np.where(allowed, trans, FORBIDDEN).astype(np.float32)  # (prev, next)
+        self.start = np.where(allowed_start, zeros if start is None else start, FORBIDDEN).astype(
+            np.float32
+        )
+        self.end = (zeros if end is None else end).astype(np.float32)
+
+    def decode(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[list[int]]:
+        """Best label ids per sentence.
+
+        Args:
+            emissions: (batch, seq_len, num_labels) scores; positions past a length are ignored.
+            lengths: number of words of each sentence.
+        """
+        batch, seq_len, num_labels = emissions.shape
+        lengths_arr = np.asarray(lengths, dtype=np.int64)
+        if batch == 0 or seq_len == 0:
+            return [[] for _ in range(batch)]
+        score = self.start[None, :] + emissions[:, 0]  # (batch, num_labels)
+        backpointers = np.zeros((max(seq_len - 1, 0), batch, num_labels), dtype=np.int64)
+        for t in range(1, seq_len):
+            # (batch, prev, next): best previous label for every next label
+            candidates = score[:, :, None] + self.transitions[None, :, :]
+            best_prev = candidates.argmax(axis=1)  # (batch, num_labels)
+            new_score = np.take_along_axis(candidates, best_prev[:, None, :], axis=1)[:, 0]
+            new_score += emissions[:, t]
+            active = (t < lengths_arr)[:, None]  # finished sentences keep their score
+            score = np.where(active, new_score, score)
+            backpointers[t - 1] = np.where(active, best_prev, np.arange(num_labels)[None, :])
+        score = score + self.end[None, :]
+        best_last = score.argmax(axis=1)
+        paths: list[list[int]] = []
+        for b in range(batch):
+            length = int(lengths_arr[b])
+            label = int(best_last[b])
+            path = [label]
+            for t in range(length - 2, -1, -1):
+                label = int(backpointers[t, b, label])
+                path.append(label)
+            path.reverse()
+            paths.append(path[:length] if length else [])
+        return paths

@@ -1,0 +1,42 @@
+"""Scoring a model, or an external prediction file, against a gold split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from tagger.conll import Sentence, read_conll
+from tagger.errors import DataFormatError
+from tagger.metrics import EvalReport, score
+from tagger.predict import Tagger
+from tagger.scheme import entity_types
+
+
+def evaluate(tagger: Tagger, gold: Sequence[Sentence], model: str = "") -> EvalReport:
+    """Entity-level scores of `tagger` on gold sentences (tagged as given, no re-tokenising)."""
+    pred = tagger.tag([s.words for s in gold])
+    return score([s.tags for s in gold], pred, types=entity_types(tagger.labels), model=model)
+
+
+def read_predictions(path: Path, gold: Sequence[Sentence], labels: Sequence[str]) -> list[list[str]]:
+    """Predicted tags of a `token<TAB>tag` file, aligned with the gold sentences by position."""
+    pred = read_conll(path, labels)
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        if len(g.words) != len(p.words):
+            raise DataFormatError(
+                str(path), p.line_no,
+                f"sentence {i + 1} has {len(p.words)} tokens but the gold sentence has {len(g.words)}"
+                f" (gold starts with {' '.join(g.words[:5])!r}); predictions must follow the gold split",
+            )
+    if len(pred) != len(gold):
+        raise DataFormatError(
+            str(path), pred[-1].line_no if pred else 1,
+            f"{len(pred)} sentences but the gold split has {len(gold)}; predictions must cover it all",
+        )
+    return [p.tags for p in pred]
+
+
+def evaluate_predictions(path: Path, gold: Sequence[Sentence], labels: Sequence[str]) -> EvalReport:
+    """Entity-level scores of a prediction file (conlleval convention for stray I- tags)."""
+    pred = read_predictions(path, gold, labels)
+    return score([s.tags for s in gold], pred, types=entity_types(labels), model=str(path))

@@ -1,0 +1,87 @@
+"""Word, casing and character ids of the BiLSTM's inputs, shared by training and inference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PAD, UNK = 0, 1  # ids 0 and 1 of both vocabularies
+SPECIALS = ["<pad>", "<unk>"]
+
+# Casing of a word: the word vocabulary is lowercased, so the model sees case here.
+CASES = ["<pad>", "lower", "title", "upper", "digit", "other"]
+
+
+def normalize_word(word: str) -> str:
+    """The vocabulary key of a word: lowercased, digits folded to 0 (years share an entry)."""
+    return "".join("0" if c.isdigit() else c for c in word.lower())
+
+
+def case_id(word: str) -> int:
+    """Index into CASES of a word's casing."""
+    if any(c.isdigit() for c in word):
+        return 4
+    if word.islower():
+        return 1
+    if word.isupper():
+        return 3
+    if word[:1].isupper():
+        return 2
+    return 5
+
+
+def clip_chars(word: str, max_chars: int) -> str:
+    """A long word's first and last characters (prefix and suffix carry the morphology)."""
+    if len(word) <= max_chars:
+        return word
+    head = max_chars // 2
+    return word[:head] + word[len(word) - (max_chars - head) :]
+
+
+@dataclass(frozen=True)
+class LstmVocab:
+    """Vocabularies of the BiLSTM: lowercased words and characters, ids 0/1 = pad/unk."""
+
+    words: list[str]
+    chars: list[str]
+    max_word_chars: int = 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_word_ids", {w: i for i, w in enumerate(self.words)})
+        object.__setattr__(self, "_char_ids", {c: i for i, c in enumerate(self.chars)})
+
+    def word_id(self, word: str) -> int:
+        """Id of a word's vocabulary key, UNK if unseen."""
+        return self._word_ids.get(normalize_word(word), UNK)  # type: ignore[attr-defined]
+
+    def encode(self, sentences: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+        """Padded int64 inputs of a batch of sentences (each non-empty).
+
+        Returns:
+            word_ids (batch, seq_len), case_ids (batch, seq_len), char_ids (batch, seq_len, word_len).
+        """
+        batch = len(sentences)
+        seq_len = max((len(s) for s in sentences), default=0)
+        clipped = [[clip_chars(w, self.max_word_chars) for w in s] for s in sentences]
+        word_len = max((len(w) for s in clipped for w in s), default=1)
+        word_ids = np.zeros((batch, seq_len), dtype=np.int64)
+        case_ids = np.zeros((batch, seq_len), dtype=np.int64)
+        char_ids = np.zeros((batch, seq_len, word_len), dtype=np.int64)
+        char_index = self._char_ids  # type: ignore[attr-defined]
+        for b, (words, chars) in enumerate(zip(sentences, clipped)):
+            for t, (word, clipped_word) in enumerate(zip(words, chars)):
+                word_ids[b, t] = self.word_id(word)
+                case_ids[b, t] = case_id(word)
+                char_ids[b, t, : len(clipped_word)] = [char_index.get(c, UNK) for c in clipped_word]
+        return {"word_ids": word_ids, "case_ids": case_ids, "char_ids": char_ids}
+
+    def to_json(self) -> dict[str, object]:
+        """The vocabulary as JSON-ready data (stored in checkpoints and ONNX files)."""
+        return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> LstmVocab:
+        """Rebuild from `to_json()` data."""
+        return cls(list(data["words"]), list(data["chars"]), int(data["max_word_chars"]))  # type: ignore[call-overload,arg-type]

@@ -1,0 +1,72 @@
+"""ONNX Runtime sessions on the requested device, saying which provider really runs."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from functools import cache
+from pathlib import Path
+
+import onnxruntime as ort
+
+from tagger.errors import ArtifactError, TaggerError
+
+DEVICES = ("auto", "cpu", "cuda")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+# onnxruntime-gpu lists CUDA even on machines without a GPU and logs errors while falling
+# back; we check which provider actually runs instead, so those lines are noise.
+ort.set_default_logger_severity(4)
+
+
+@cache
+def has_cuda_driver() -> bool:
+    """Whether the NVIDIA driver library loads: without it no GPU can run, so skip trying CUDA."""
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
+def create_session(path: str | Path, device: str = "auto") -> ort.InferenceSession:
+    """An inference session on `device` ('auto': CUDA if it really runs, else CPU).
+
+    Raises:
+        TaggerError: `device='cuda'` and no CUDA GPU is usable.
+        ArtifactError: the file is not a loadable ONNX model.
+    """
+    if device not in DEVICES:
+        raise TaggerError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    has_provider = CUDA in ort.get_available_providers()
+    if device == "cuda" and not has_provider:
+        raise TaggerError(
+            "--device cuda: this ONNX Runtime has no CUDA provider"
+            f" (installed: {ort.get_device()} build); install onnxruntime-gpu or use --device cpu"
+        )
+    if device == "cuda" and not has_cuda_driver():
+        raise TaggerError("--device cuda: no NVIDIA driver found (libcuda); use --device cpu or --device auto")
+    wants_cuda = device != "cpu" and has_provider and has_cuda_driver()
+    providers = [CUDA, CPU] if wants_cuda else [CPU]
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as err:  # noqa: BLE001 - ORT raises several untyped errors for bad files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ArtifactError(
+            f"{path}: not a loadable ONNX model ({first[:200]}); re-export it with `tagger export`"
+        ) from None
+    if device == "cuda" and session.get_providers()[0] != CUDA:
+        raise TaggerError(
+            "--device cuda: no usable CUDA GPU (CUDA provider failed to start: driver, CUDA or"
+            " cuDNN libraries missing); use --device cpu or --device auto"
+        )
+    return session
+
+
+def active_provider(session: ort.InferenceSession) -> str:
+    """The provider that runs the session's nodes first: 'CUDA' or 'CPU'."""
+    return session.get_providers()[0].removesuffix("ExecutionProvider")

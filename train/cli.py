@@ -1,0 +1,49 @@
+"""`tagger train`: click options generated from TrainConfig's fields, one per field."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import MISSING, fields
+from typing import Any, Callable
+
+import click
+
+from train.config import ARCHS, LANGS, TrainConfig
+
+CHOICES = {"arch": ARCHS, "lang": LANGS, "device": ("auto", "cpu", "cuda")}
+TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "str | None": str}
+
+
+def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one `--field-name` option per TrainConfig field, with its default and help."""
+    for f in reversed(fields(TrainConfig)):
+        default = None if f.default is MISSING else f.default
+        kind: Any = click.Choice(CHOICES[f.name]) if f.name in CHOICES else TYPES[str(f.type)]
+        if f.name == "data":
+            kind = click.Path(exists=True, file_okay=False)
+        command = click.option(
+            f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default,
+            show_default=default is not None, help=f.metadata.get("help"),
+        )(command)
+    return command
+
+
+@click.command("train")
+@config_options
+def train(**options: Any) -> None:
+    """Train a tagger; writes best_<arch>.pth, its metrics and curve plot to --out."""
+    from rich.console import Console
+
+    from tagger.errors import TaggerError
+    from train.loop import train as run
+
+    try:
+        config = TrainConfig(**options)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    try:
+        result = run(config, Console(stderr=True))
+    except TaggerError as err:
+        raise click.ClickException(str(err)) from None
+    if result.interrupted:
+        sys.exit(130)

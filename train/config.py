@@ -1,0 +1,70 @@
+"""The one frozen configuration of a training run; stored in the checkpoint, the model is rebuilt from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+ARCHS = ("lstm",)
+LANGS = ("uk", "en")
+
+
+def opt(default: Any, help: str) -> Any:
+    """A config field with its default and the help text `tagger train --help` shows."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Every option of `tagger train`; CLI options map one-to-one onto these fields."""
+
+    arch: str = opt("lstm", "model family")
+    lang: str = opt("uk", "corpus: uk = ner-uk, en = WNUT-17")
+    data: str | None = opt(None, "local corpus folder; None: $TAGGER_DATA, else the Hugging Face Hub")
+    out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
+    seed: int = opt(13, "seeds python, numpy and torch")
+    device: str = opt("auto", "auto (CUDA if available) | cpu | cuda")
+    epochs: int = opt(50, "upper bound; early stopping usually ends sooner")
+    patience: int = opt(8, "epochs without a better validation F1 before stopping")
+    batch_size: int = opt(32, "sentences per step")
+    lr: float = opt(2e-3, "Adam learning rate at epoch 0")
+    lr_decay: float = opt(0.95, "learning rate multiplier per epoch")
+    weight_decay: float = opt(0.0, "Adam L2 penalty")
+    clip: float = opt(5.0, "gradient norm clipping")
+    word_dim: int = opt(100, "word embedding size")
+    case_dim: int = opt(8, "casing embedding size")
+    char_dim: int = opt(32, "character embedding size")
+    char_filters: int = opt(128, "character CNN output size")
+    hidden: int = opt(256, "LSTM size per direction")
+    layers: int = opt(2, "stacked BiLSTM layers")
+    dropout: float = opt(0.5, "dropout on features and between layers")
+    word_dropout: float = opt(0.05, "chance of replacing a known word by <unk> in training")
+    min_word_freq: int = opt(1, "words seen fewer times in train map to <unk>")
+    max_word_chars: int = opt(20, "longer words keep their first and last characters for the CNN")
+    max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        if self.lang not in LANGS:
+            raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {self.lang!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        for name in ("epochs", "batch_size", "hidden", "layers", "word_dim", "char_filters"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not 0 <= self.dropout < 1 or not 0 <= self.word_dropout < 1:
+            raise ValueError("dropout and word_dropout must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for checkpoints and JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config; unknown keys are an error that names them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**data)

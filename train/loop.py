@@ -1,0 +1,276 @@
+"""The training loop: epochs, validation F1, early stopping, the best checkpoint and its curves."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tagger.atomic import write_text_atomic
+from tagger.conll import Sentence
+from tagger.corpus import corpus_of, local_folder
+from tagger.decode import Decoder
+from tagger.errors import TaggerError
+from tagger.features import LstmVocab
+from tagger.metrics import EvalReport, score
+from tagger.scheme import entity_types
+from train.checkpoint import FORMAT_VERSION, save_checkpoint
+from train.config import TrainConfig
+from train.data import label_names, load_corpus, to_sentences
+from train.lstm import BiLSTMTagger
+from train.plot import plot_curves
+from train.vocab import build_vocab
+
+EVAL_BATCH = 128
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the best checkpoint went and how it scored."""
+
+    checkpoint: Path
+    best_epoch: int
+    validation_f1: float
+    test: EvalReport | None  # None if training was interrupted
+    interrupted: bool
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str) -> torch.device:
+    """The torch device for `auto` / `cpu` / `cuda`."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TaggerError("--device cuda: torch sees no CUDA GPU; use --device cpu or auto")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def git_sha() -> str:
+    """The commit of the code that trains, or '' outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def batches(sentences: list[Sentence], batch_size: int, rng: random.Random) -> list[list[Sentence]]:
+    """Shuffled batches of similar-length sentences (less padding, same randomness per epoch)."""
+    order = list(range(len(sentences)))
+    rng.shuffle(order)
+    # Sort within windows of 50 batches by length, then shuffle the batches themselves.
+    window = batch_size * 50
+    chunks: list[list[Sentence]] = []
+    for w in range(0, len(order), window):
+        part = sorted(order[w : w + window], key=lambda i: len(sentences[i].words))
+        chunks += [[sentences[i] for i in part[b : b + batch_size]] for b in range(0, len(part), batch_size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+def tensors(
+    vocab: LstmVocab, batch: list[Sentence], label_index: dict[str, int], device: torch.device
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Model inputs, gold label ids (batch, seq_len) and the word mask of a batch."""
+    inputs = {k: torch.from_numpy(v).to(device) for k, v in vocab.encode([s.words for s in batch]).items()}
+    seq_len = inputs["word_ids"].shape[1]
+    label_ids = torch.zeros((len(batch), seq_len), dtype=torch.long)
+    for b, sentence in enumerate(batch):
+        label_ids[b, : len(sentence.tags)] = torch.tensor([label_index[t] for t in sentence.tags])
+    return inputs, label_ids.to(device), inputs["word_ids"] != 0
+
+
+def crf_decoder(model: BiLSTMTagger, labels: list[str]) -> Decoder:
+    """The numpy decoder inference uses, with the model's current CRF scores."""
+    crf = model.crf
+    return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
+
+
+@torch.no_grad()
+def predict(model: BiLSTMTagger, vocab: LstmVocab, labels: list[str], sentences: list[Sentence], device: torch.device) -> list[list[str]]:
+    """Tags of sentences, decoded exactly as `tagger tag` decodes them."""
+    model.eval()
+    decoder = crf_decoder(model, labels)
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))
+    tags: list[list[str]] = [[] for _ in sentences]
+    for b in range(0, len(order), EVAL_BATCH):
+        chunk = order[b : b + EVAL_BATCH]
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in vocab.encode([sentences[i].words for i in chunk]).items()}
+        emissions = model(**inputs).float().cpu().numpy()  # (batch, seq_len, num_labels)
+        for i, path in zip(chunk, decoder.decode(emissions, [len(sentences[i].words) for i in chunk])):
+            tags[i] = [labels[j] for j in path]
+    return tags
+
+
+def evaluate_model(model: BiLSTMTagger, vocab: LstmVocab, labels: list[str], sentences: list[Sentence], device: torch.device) -> EvalReport:
+    """Entity-level scores of the model on sentences."""
+    pred = predict(model, vocab, labels, sentences, device)
+    return score([s.tags for s in sentences], pred, types=entity_types(labels))
+
+
+def parity_examples(sentences: list[Sentence]) -> list[list[str]]:
+    """A few real sentences of varied lengths, kept in the checkpoint for the export parity check."""
+    by_length = sorted(sentences, key=lambda s: len(s.words))
+    if not by_length:
+        return []
+    picks = {0, len(by_length) // 4, len(by_length) // 2, 3 * len(by_length) // 4, len(by_length) - 1}
+    return [by_length[i].words for i in sorted(picks)]
+
+
+def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
+    """Train the BiLSTM-CRF, keep the best checkpoint by validation F1, score it on test."""
+    console = console or Console(stderr=True)
+    out = Path(config.out)
+    prepare_output(out)
+    seed_everything(config.seed)
+    device = pick_device(config.device)
+    corpus = load_corpus(config.lang, config.data)
+    labels = label_names(corpus["train"], config.lang)
+    train_set = to_sentences(corpus["train"], labels)
+    if config.max_train_sentences:
+        train_set = train_set[: config.max_train_sentences]
+    val_set = to_sentences(corpus["validation"], labels)
+    test_set = to_sentences(corpus["test"], labels)
+    if not train_set or not val_set:
+        raise TaggerError("the train and validation splits must hold at least one sentence each")
+    vocab = build_vocab((s.words for s in train_set), config.min_word_freq, config.max_word_chars)
+    label_index = {t: i for i, t in enumerate(labels)}
+    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
+    path = out / f"best_{config.arch}.pth"
+    folder = local_folder(config.lang, config.data)
+    corpus_info = corpus_of(config.lang)
+    base: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "arch": config.arch,
+        "config": config.to_dict(),
+        "labels": labels,
+        "vocab": vocab.to_json(),
+        "examples": parity_examples(val_set),
+        "data": {
+            "corpus": corpus_info.hub_name,
+            "source": str(folder) if folder else f"hf:{corpus_info.hub_name}",
+            "license": corpus_info.license,
+            "sentences": {"train": len(train_set), "validation": len(val_set), "test": len(test_set)},
+        },
+        "git_sha": git_sha(),
+        "torch_version": str(torch.__version__),
+    }
+    console.print(
+        f"[bold]train[/] {config.arch} on {corpus_info.hub_name} ({len(train_set)} train /"
+        f" {len(val_set)} validation sentences), {len(vocab.words)} words, {len(vocab.chars)} chars,"
+        f" {sum(p.numel() for p in model.parameters()):,} parameters, device {device}"
+    )
+    rng = random.Random(config.seed)
+    losses: list[float] = []
+    val_f1s: list[float] = []
+    best_f1, best_epoch, stale = -1.0, 0, 0
+    interrupted = False
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), console=console, transient=True,
+    )
+    try:
+        with progress:
+            for epoch in range(1, config.epochs + 1):
+                started = time.monotonic()
+                plan = batches(train_set, config.batch_size, rng)
+                task = progress.add_task("train", total=len(plan), epoch=epoch, loss=0.0)
+                model.train()
+                total = 0.0
+                for step, batch in enumerate(plan, start=1):
+                    inputs, label_ids, mask = tensors(vocab, batch, label_index, device)
+                    loss = model.loss(model(**inputs), label_ids, mask)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                    optimizer.step()
+                    total += loss.item()
+                    progress.update(task, advance=1, loss=total / step)
+                progress.remove_task(task)
+                schedule.step()
+                report = evaluate_model(model, vocab, labels, val_set, device)
+                losses.append(total / len(plan))
+                val_f1s.append(report.micro.f1)
+                improved = report.micro.f1 > best_f1
+                if improved:
+                    best_f1, best_epoch, stale = report.micro.f1, epoch, 0
+                    save_checkpoint(path, {**base, "state_dict": cpu_state(model),
+                                           "metrics": {"epoch": epoch, "validation": report.to_json()}})
+                else:
+                    stale += 1
+                console.print(
+                    f"epoch {epoch:3d}  loss {losses[-1]:8.4f}  val F1 {report.micro.f1:.4f}"
+                    f"  lr {schedule.get_last_lr()[0]:.2e}  {time.monotonic() - started:5.1f}s"
+                    + ("  [green]★ saved[/]" if improved else "")
+                )
+                if stale >= config.patience:
+                    console.print(f"no better validation F1 for {config.patience} epochs: stopping")
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+        where = f"{path} (epoch {best_epoch}, validation F1 {best_f1:.4f})" if best_epoch else "none saved yet"
+        console.print(f"[yellow]interrupted[/]: the best checkpoint is intact: {where}")
+    if losses:
+        plot_curves(path.with_name(f"best_{config.arch}_curves.png"), losses, val_f1s,
+                    f"{config.arch} on {corpus_info.hub_name}")
+    if interrupted or not best_epoch:
+        return TrainResult(path, best_epoch, best_f1, None, True)
+    return finish(path, base, model, vocab, labels, val_set, test_set, device, best_epoch,
+                  {"loss": losses, "val_f1": val_f1s}, console)
+
+
+def finish(path: Path, base: dict[str, Any], model: BiLSTMTagger, vocab: LstmVocab, labels: list[str],
+           val_set: list[Sentence], test_set: list[Sentence], device: torch.device, best_epoch: int,
+           history: dict[str, list[float]], console: Console) -> TrainResult:
+    """Reload the best weights, score validation and test, and store the scores with them."""
+    from train.checkpoint import load_checkpoint
+
+    best = load_checkpoint(path)
+    model.load_state_dict(best["state_dict"])
+    validation = evaluate_model(model, vocab, labels, val_set, device)
+    test = evaluate_model(model, vocab, labels, test_set, device) if test_set else None
+    metrics = {"epoch": best_epoch, "validation": validation.to_json(),
+               "test": test.to_json() if test else None, "history": history}
+    save_checkpoint(path, {**best, "metrics": metrics,
+                           "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    write_text_atomic(path.with_suffix(".metrics.json"), [json.dumps(metrics, indent=2)])
+    write_text_atomic(path.with_suffix(".config.json"), [json.dumps(base["config"], indent=2)])
+    console.print(f"best epoch {best_epoch}: validation F1 {validation.micro.f1:.4f}"
+                  + (f", test F1 {test.micro.f1:.4f}" if test else "") + f"; checkpoint {path}")
+    return TrainResult(path, best_epoch, validation.micro.f1, test, False)
+
+
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights, on the CPU (a checkpoint loads anywhere)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def prepare_output(out: Path) -> None:
+    """Create the output folder and prove it is writable before any work starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".tagger-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise TaggerError(f"{out}: cannot write the checkpoint there ({err.strerror}); pass --out DIR") from None

@@ -1,0 +1,98 @@
+"""The BiLSTM-CRF tagger: word + casing + character-CNN features, a BiLSTM, emission scores."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from train.config import TrainConfig
+from train.crf import CRF
+
+NUM_CASES = 6  # len(tagger.features.CASES)
+
+
+class CharCNN(nn.Module):
+    """A word's character n-gram features, max-pooled over its characters."""
+
+    def __init__(self, num_chars: int, char_dim: int, filters: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, filters, kernel_size=3, padding=1)
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """(batch, seq_len, word_len) char ids -> (batch, seq_len, filters)."""
+        batch, seq_len, word_len = char_ids.shape
+        flat = char_ids.reshape(batch * seq_len, word_len)
+        x = self.embed(flat).transpose(1, 2)  # (words, char_dim, word_len)
+        x = self.conv(x)  # (words, filters, word_len)
+        # Padding characters must not win the max, or results depend on the batch's padding.
+        x = x.masked_fill((flat == 0)[:, None, :], -1.0e4).amax(dim=2)  # (words, filters)
+        x = x * (flat[:, :1] != 0)  # padding words get zeros, not -1e4
+        return x.reshape(batch, seq_len, -1)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence within its length; padding stays at the end.
+
+    Indices come from the input's shape, so the export keeps seq_len dynamic.
+    """
+    positions = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, seq_len)
+    index = lengths[:, None] - 1 - positions  # (batch, seq_len)
+    index = torch.where(index >= 0, index, positions.expand_as(index))
+    return x.gather(1, index[:, :, None].expand_as(x))
+
+
+class BiLSTM(nn.Module):
+    """Stacked bidirectional LSTM over right-padded batches, exact without packing.
+
+    The backward direction runs a forward LSTM over each sentence reversed within its
+    length, so it never reads padding; this exports to ONNX with either exporter.
+    """
+
+    def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        dims = [input_dim] + [2 * hidden] * (layers - 1)
+        self.forward_lstms = nn.ModuleList(nn.LSTM(d, hidden, batch_first=True) for d in dims)
+        self.backward_lstms = nn.ModuleList(nn.LSTM(d, hidden, batch_first=True) for d in dims)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch, seq_len, input_dim) -> (batch, seq_len, 2 * hidden)."""
+        for i, (fwd, bwd) in enumerate(zip(self.forward_lstms, self.backward_lstms)):
+            if i:
+                x = self.dropout(x)
+            ahead, _ = fwd(x)
+            behind, _ = bwd(reverse_padded(x, lengths))
+            x = torch.cat([ahead, reverse_padded(behind, lengths)], dim=-1)
+        return x
+
+
+class BiLSTMTagger(nn.Module):
+    """Emission scores of each word for each label; the CRF scores label transitions."""
+
+    def __init__(self, config: TrainConfig, num_words: int, num_chars: int, num_labels: int) -> None:
+        super().__init__()
+        self.word_dropout = config.word_dropout
+        self.words = nn.Embedding(num_words, config.word_dim, padding_idx=0)
+        self.cases = nn.Embedding(NUM_CASES, config.case_dim, padding_idx=0)
+        self.chars = CharCNN(num_chars, config.char_dim, config.char_filters)
+        features = config.word_dim + config.case_dim + config.char_filters
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = BiLSTM(features, config.hidden, config.layers, config.dropout)
+        self.scores = nn.Linear(2 * config.hidden, num_labels)
+        self.crf = CRF(num_labels)
+
+    def forward(self, word_ids: torch.Tensor, case_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
+        """Emission scores (batch, seq_len, num_labels); word id 0 marks padding."""
+        lengths = (word_ids != 0).sum(dim=1)  # (batch,)
+        if self.training and self.word_dropout > 0:
+            # Replace known words by <unk> at random, so the <unk> vector learns to serve.
+            drop = (torch.rand_like(word_ids, dtype=torch.float) < self.word_dropout) & (word_ids > 1)
+            word_ids = word_ids.masked_fill(drop, 1)
+        x = torch.cat([self.words(word_ids), self.cases(case_ids), self.chars(char_ids)], dim=-1)
+        x = self.lstm(self.dropout(x), lengths)  # (batch, seq_len, 2 * hidden)
+        return self.scores(self.dropout(x))  # (batch, seq_len, num_labels)
+
+    def loss(self, emissions: torch.Tensor, label_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """CRF negative log-likelihood of the gold labels."""
+        return self.crf.nll(emissions, label_ids, mask)
