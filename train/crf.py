@@ -23,17 +23,19 @@ class CRF(nn.Module):
             label_ids: (batch, seq_len) gold ids (any value at padding).
             mask: (batch, seq_len) True at real words; every sentence has at least one.
         """
-        batch, seq_len, _ = emissions.shape
+        seq_len = emissions.shape[1]
         label_ids = label_ids.masked_fill(~mask, 0)
         maskf = mask.to(emissions.dtype)
-        rows = torch.arange(batch, device=emissions.device)
-        # Score of the gold path.
-        gold = self.start[label_ids[:, 0]] + emissions[rows, 0, label_ids[:, 0]]
-        for t in range(1, seq_len):
-            step = self.transitions[label_ids[:, t - 1], label_ids[:, t]] + emissions[rows, t, label_ids[:, t]]
-            gold = gold + step * maskf[:, t]
-        last = label_ids[rows, mask.sum(1) - 1]
-        gold = gold + self.end[last]
+        # Score of the gold path: start, emissions and transitions, all positions at once.
+        emitted = emissions.gather(2, label_ids[:, :, None])[:, :, 0]  # (batch, seq_len)
+        moves = self.transitions[label_ids[:, :-1], label_ids[:, 1:]]  # (batch, seq_len - 1)
+        last = label_ids.gather(1, (mask.sum(1) - 1)[:, None])[:, 0]  # (batch,)
+        gold = (
+            self.start[label_ids[:, 0]]
+            + (emitted * maskf).sum(1)
+            + (moves * maskf[:, 1:]).sum(1)
+            + self.end[last]
+        )
         # Log partition function by the forward algorithm.
         alpha = self.start[None, :] + emissions[:, 0]  # (batch, num_labels)
         for t in range(1, seq_len):
