@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,8 +29,14 @@ from train.lstm import BiLSTMTagger
 
 OPSET = 17
 ATOL = 1e-4  # largest allowed |torch - ORT| emission difference at real words
-INPUTS = ("word_ids", "case_ids", "char_ids")
 OUTPUT = "emissions"
+DYNAMIC_AXES = {
+    "word_ids": {0: "batch", 1: "seq_len"},
+    "case_ids": {0: "batch", 1: "seq_len"},
+    "char_ids": {0: "batch", 1: "seq_len", 2: "word_len"},
+    "piece_ids": {0: "batch", 1: "seq_len", 2: "pieces"},
+    OUTPUT: {0: "batch", 1: "seq_len"},
+}
 
 
 class ExportMismatchError(TaggerError):
@@ -50,12 +58,14 @@ def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
     """The checkpoint's model in eval mode, on the CPU, and its vocabulary."""
     config = TrainConfig.from_dict(checkpoint["config"])
     vocab = LstmVocab.from_json(checkpoint["vocab"])
-    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]))
+    table = checkpoint["state_dict"].get("piece_table")
+    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]),
+                         None if table is None else tuple(table.shape))
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), vocab
 
 
-def header_of(checkpoint: dict[str, Any], model: BiLSTMTagger) -> dict[str, Any]:
+def header_of(checkpoint: dict[str, Any], model: BiLSTMTagger, inputs: list[str]) -> dict[str, Any]:
     """The JSON header stored in the ONNX file's metadata."""
     crf = model.crf
     data = checkpoint.get("data", {})
@@ -64,7 +74,7 @@ def header_of(checkpoint: dict[str, Any], model: BiLSTMTagger) -> dict[str, Any]
         "kind": checkpoint["arch"],
         "language": checkpoint["config"]["lang"],
         "labels": list(checkpoint["labels"]),
-        "inputs": list(INPUTS),
+        "inputs": inputs,
         "output": OUTPUT,
         "vocab": checkpoint["vocab"],
         "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
@@ -133,33 +143,42 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
     out = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
     if not out.parent.is_dir():
         raise TaggerError(f"{out.parent}: no such folder for the ONNX file; create it or pass -o FILE")
+    try:  # prove the folder writable before any work
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise TaggerError(
+            f"{out.parent}: cannot write the ONNX file there ({err.strerror}); pass -o FILE in a writable folder"
+        ) from None
     model, vocab = build_model(checkpoint)
     labels = list(checkpoint["labels"])
     examples = [list(e) for e in checkpoint.get("examples", [])]
     sample = {k: torch.from_numpy(v) for k, v in vocab.encode(parity_batches(examples)[-2]).items()}
-    with atomic_path(out) as tmp:
-        with warnings.catch_warnings():
-            # torch 2.13 warns that the TorchScript exporter will go away; it is the one that
-            # exports this graph in seconds, and parity below proves the result.
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            warnings.simplefilter("ignore", category=FutureWarning)
-            warnings.simplefilter("ignore", category=UserWarning)
-            torch.onnx.export(
-                model, tuple(sample[k] for k in INPUTS), str(tmp), input_names=list(INPUTS),
-                output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
-                dynamic_axes={
-                    "word_ids": {0: "batch", 1: "seq_len"},
-                    "case_ids": {0: "batch", 1: "seq_len"},
-                    "char_ids": {0: "batch", 1: "seq_len", 2: "word_len"},
-                    OUTPUT: {0: "batch", 1: "seq_len"},
-                },
-            )
-        model.eval()  # the exporter restores the previous mode; be explicit before comparing
-        graph = onnx.load(str(tmp))
-        header = header_of(checkpoint, model)
-        graph.doc_string = f"tagger {header['kind']} NER model ({header['language']}); license of its data: {header['provenance']['license']}"
-        onnx.helper.set_model_props(graph, {META_KEY: json.dumps(header, ensure_ascii=False)})
-        onnx.checker.check_model(graph)
-        onnx.save(graph, str(tmp))
-        max_diff, compared = check_parity(model, vocab, labels, tmp, examples)
+    try:
+        with atomic_path(out) as tmp:
+            with warnings.catch_warnings():
+                # torch 2.13 warns that the TorchScript exporter will go away; it is the one that
+                # exports this graph in seconds, and parity below proves the result.
+                warnings.simplefilter("ignore", category=DeprecationWarning)
+                warnings.simplefilter("ignore", category=FutureWarning)
+                warnings.simplefilter("ignore", category=UserWarning)
+                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+                torch.onnx.export(
+                    model, tuple(sample[k] for k in vocab.input_names), str(tmp),
+                    input_names=vocab.input_names, output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
+                    dynamic_axes={name: DYNAMIC_AXES[name] for name in [*vocab.input_names, OUTPUT]},
+                )
+            model.eval()  # the exporter restores the previous mode; be explicit before comparing
+            graph = onnx.load(str(tmp))
+            header = header_of(checkpoint, model, vocab.input_names)
+            graph.doc_string = f"tagger {header['kind']} NER model ({header['language']}); license of its data: {header['provenance']['license']}"
+            onnx.helper.set_model_props(graph, {META_KEY: json.dumps(header, ensure_ascii=False)})
+            onnx.checker.check_model(graph)
+            onnx.save(graph, str(tmp))
+            max_diff, compared = check_parity(model, vocab, labels, tmp, examples)
+    except OSError as err:  # a full disk or a folder that turned unwritable; the atomic write left nothing
+        raise TaggerError(
+            f"{out}: cannot write the ONNX file ({err.strerror}); free some space or pass -o FILE elsewhere"
+        ) from None
     return ExportReport(out, max_diff, compared, sum(len(b) for b in parity_batches(examples)), out.stat().st_size)

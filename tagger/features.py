@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagger.pieces import PieceEncoder
+
 PAD, UNK = 0, 1  # ids 0 and 1 of both vocabularies
 SPECIALS = ["<pad>", "<unk>"]
 
@@ -47,10 +49,20 @@ class LstmVocab:
     words: list[str]
     chars: list[str]
     max_word_chars: int = 20
+    pieces_tokenizer: str | None = None  # JSON of a trimmed fast tokenizer; None: no piece input
+    max_word_pieces: int = 8  # longer words keep their first and last pieces
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_word_ids", {w: i for i, w in enumerate(self.words)})
+        # Specials are ids, never words: a text containing "<pad>" must not read as padding.
+        object.__setattr__(self, "_word_ids", {w: i for i, w in enumerate(self.words) if i >= len(SPECIALS)})
         object.__setattr__(self, "_char_ids", {c: i for i, c in enumerate(self.chars)})
+        encoder = PieceEncoder(self.pieces_tokenizer, self.max_word_pieces) if self.pieces_tokenizer else None
+        object.__setattr__(self, "_pieces", encoder)
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the model inputs that `encode` returns, in the model's argument order."""
+        return ["word_ids", "case_ids", "char_ids"] + (["piece_ids"] if self.pieces_tokenizer else [])
 
     def word_id(self, word: str) -> int:
         """Id of a word's vocabulary key, UNK if unseen."""
@@ -60,7 +72,8 @@ class LstmVocab:
         """Padded int64 inputs of a batch of sentences (each non-empty).
 
         Returns:
-            word_ids (batch, seq_len), case_ids (batch, seq_len), char_ids (batch, seq_len, word_len).
+            word_ids (batch, seq_len), case_ids (batch, seq_len), char_ids (batch, seq_len, word_len),
+            and with a piece tokenizer piece_ids (batch, seq_len, pieces).
         """
         batch = len(sentences)
         seq_len = max((len(s) for s in sentences), default=0)
@@ -75,13 +88,28 @@ class LstmVocab:
                 word_ids[b, t] = self.word_id(word)
                 case_ids[b, t] = case_id(word)
                 char_ids[b, t, : len(clipped_word)] = [char_index.get(c, UNK) for c in clipped_word]
-        return {"word_ids": word_ids, "case_ids": case_ids, "char_ids": char_ids}
+        inputs = {"word_ids": word_ids, "case_ids": case_ids, "char_ids": char_ids}
+        if self._pieces is not None:  # type: ignore[attr-defined]
+            inputs["piece_ids"] = self._pieces.encode(sentences)  # type: ignore[attr-defined]
+        return inputs
 
     def to_json(self) -> dict[str, object]:
         """The vocabulary as JSON-ready data (stored in checkpoints and ONNX files)."""
-        return {"words": self.words, "chars": self.chars, "max_word_chars": self.max_word_chars}
+        return {
+            "words": self.words,
+            "chars": self.chars,
+            "max_word_chars": self.max_word_chars,
+            "pieces_tokenizer": self.pieces_tokenizer,
+            "max_word_pieces": self.max_word_pieces,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> LstmVocab:
         """Rebuild from `to_json()` data."""
-        return cls(list(data["words"]), list(data["chars"]), int(data["max_word_chars"]))  # type: ignore[call-overload,arg-type]
+        return cls(
+            list(data["words"]),  # type: ignore[call-overload]
+            list(data["chars"]),  # type: ignore[call-overload]
+            int(data["max_word_chars"]),  # type: ignore[call-overload]
+            data.get("pieces_tokenizer"),  # type: ignore[arg-type]
+            int(data.get("max_word_pieces", 8)),  # type: ignore[call-overload]
+        )

@@ -41,6 +41,9 @@ class TrainConfig:
     word_dropout: float = opt(0.05, "chance of replacing a known word by <unk> in training")
     min_word_freq: int = opt(1, "words seen fewer times in train map to <unk>")
     max_word_chars: int = opt(20, "longer words keep their first and last characters for the CNN")
+    pieces: str = opt("none", "pretrained encoder (Hub name or folder) whose frozen word-piece embeddings feed the BiLSTM; 'none': no pretrained features")
+    piece_top_k: int = opt(20000, "besides the training words' pieces, keep this many most probable pieces of its vocabulary")
+    max_word_pieces: int = opt(8, "longer words keep their first and last pieces")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
 
     def __post_init__(self) -> None:
@@ -53,6 +56,12 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "hidden", "layers", "word_dim", "char_filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.char_dim < 1:
+            raise ValueError(f"char_dim must be at least 1, not {self.char_dim}")
+        if self.lr <= 0 or self.clip <= 0:
+            raise ValueError(f"lr and clip must be positive, not lr={self.lr}, clip={self.clip}")
+        if self.max_train_sentences < 0:
+            raise ValueError(f"max_train_sentences must be 0 (all) or more, not {self.max_train_sentences}")
         if not 0 <= self.dropout < 1 or not 0 <= self.word_dropout < 1:
             raise ValueError("dropout and word_dropout must be in [0, 1)")
 

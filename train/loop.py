@@ -6,7 +6,7 @@ import json
 import random
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from train.checkpoint import FORMAT_VERSION, save_checkpoint
 from train.config import TrainConfig
 from train.data import label_names, load_corpus, to_sentences
 from train.lstm import BiLSTMTagger
+from train.pieces import build_piece_features
 from train.plot import plot_curves
 from train.vocab import build_vocab
 
@@ -152,8 +153,18 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
     if not train_set or not val_set:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
     vocab = build_vocab((s.words for s in train_set), config.min_word_freq, config.max_word_chars)
+    table = None
+    if config.pieces != "none":
+        tokenizer_json, table = build_piece_features(
+            config.pieces, (w for s in train_set for w in s.words), config.piece_top_k
+        )
+        vocab = replace(vocab, pieces_tokenizer=tokenizer_json, max_word_pieces=config.max_word_pieces)
     label_index = {t: i for i, t in enumerate(labels)}
-    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels)).to(device)
+    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels),
+                         None if table is None else (table.shape[0], table.shape[1]))
+    if table is not None:
+        model.piece_table.copy_(table)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
     path = out / f"best_{config.arch}.pth"
@@ -178,7 +189,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
     console.print(
         f"[bold]train[/] {config.arch} on {corpus_info.hub_name} ({len(train_set)} train /"
         f" {len(val_set)} validation sentences), {len(vocab.words)} words, {len(vocab.chars)} chars,"
-        f" {sum(p.numel() for p in model.parameters()):,} parameters, device {device}"
+        + (f" {table.shape[0]} pretrained pieces," if table is not None else "")
+        + f" {sum(p.numel() for p in model.parameters()):,} trained parameters, device {device}"
     )
     rng = random.Random(config.seed)
     losses: list[float] = []
@@ -229,7 +241,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
     except KeyboardInterrupt:
         interrupted = True
         where = f"{path} (epoch {best_epoch}, validation F1 {best_f1:.4f})" if best_epoch else "none saved yet"
-        console.print(f"[yellow]interrupted[/]: the best checkpoint is intact: {where}")
+        console.print(f"[yellow]interrupted[/]: the best checkpoint is intact: {where}", soft_wrap=True)
     if losses:
         plot_curves(path.with_name(f"best_{config.arch}_curves.png"), losses, val_f1s,
                     f"{config.arch} on {corpus_info.hub_name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from train.config import TrainConfig
@@ -70,26 +71,45 @@ class BiLSTM(nn.Module):
 class BiLSTMTagger(nn.Module):
     """Emission scores of each word for each label; the CRF scores label transitions."""
 
-    def __init__(self, config: TrainConfig, num_words: int, num_chars: int, num_labels: int) -> None:
+    def __init__(
+        self, config: TrainConfig, num_words: int, num_chars: int, num_labels: int,
+        piece_shape: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         self.word_dropout = config.word_dropout
         self.words = nn.Embedding(num_words, config.word_dim, padding_idx=0)
         self.cases = nn.Embedding(NUM_CASES, config.case_dim, padding_idx=0)
         self.chars = CharCNN(num_chars, config.char_dim, config.char_filters)
         features = config.word_dim + config.case_dim + config.char_filters
+        self.has_pieces = piece_shape is not None
+        if piece_shape is not None:
+            # Frozen pretrained piece embeddings (fp16 halves the file); filled by the trainer.
+            self.register_buffer("piece_table", torch.zeros(piece_shape, dtype=torch.float16))
+            features += piece_shape[1]
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = BiLSTM(features, config.hidden, config.layers, config.dropout)
         self.scores = nn.Linear(2 * config.hidden, num_labels)
         self.crf = CRF(num_labels)
 
-    def forward(self, word_ids: torch.Tensor, case_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, word_ids: torch.Tensor, case_ids: torch.Tensor, char_ids: torch.Tensor,
+        piece_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Emission scores (batch, seq_len, num_labels); word id 0 marks padding."""
         lengths = (word_ids != 0).sum(dim=1)  # (batch,)
         if self.training and self.word_dropout > 0:
             # Replace known words by <unk> at random, so the <unk> vector learns to serve.
             drop = (torch.rand_like(word_ids, dtype=torch.float) < self.word_dropout) & (word_ids > 1)
             word_ids = word_ids.masked_fill(drop, 1)
-        x = torch.cat([self.words(word_ids), self.cases(case_ids), self.chars(char_ids)], dim=-1)
+        parts = [self.words(word_ids), self.cases(case_ids), self.chars(char_ids)]
+        if self.has_pieces:
+            if piece_ids is None:
+                raise ValueError("this model reads piece_ids; the vocabulary must have a piece tokenizer")
+            present = (piece_ids != 0).unsqueeze(-1)  # (batch, seq_len, pieces, 1)
+            vectors = F.embedding(piece_ids, self.piece_table).float()  # (batch, seq_len, pieces, dim)
+            count = present.sum(2).clamp(min=1)  # (batch, seq_len, 1)
+            parts.append((vectors * present).sum(2) / count)  # mean over a word's pieces
+        x = torch.cat(parts, dim=-1)
         x = self.lstm(self.dropout(x), lengths)  # (batch, seq_len, 2 * hidden)
         return self.scores(self.dropout(x))  # (batch, seq_len, num_labels)
 
