@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,15 @@ import click
 from rich.console import Console
 
 from tagger import __version__
-from tagger.errors import TaggerError
+from tagger.errors import OutputError, TaggerError
 
 LANGS = ("uk", "en")
 SPLITS = ("train", "validation", "test")
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+BROKEN_PIPE = 1  # the reader went away (`| head -1`): the exit code click and rich use for it
+# OS errors of the environment (paths, permissions, full disks), shown as one line; others are bugs.
+OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM,
+             errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
 
 
 class LazyGroup(click.Group):
@@ -37,6 +44,41 @@ class LazyGroup(click.Group):
                     " pip install 'tagger[train]'"
                 ) from None
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run a command; Ctrl-C, a closed pipe and a full disk end it with one line, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            command = " ".join(filter(None, ["tagger", ctx.invoked_subcommand]))
+            click.echo(f"Interrupted: {command} stopped by Ctrl-C", err=True)
+            ctx.exit(INTERRUPTED)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            discard_stdout()
+            ctx.exit(BROKEN_PIPE)
+        except OSError as err:
+            if err.errno not in OS_ERRORS:
+                raise
+            where = err.filename
+            try:  # if stdout is what failed, drop what it still buffers
+                sys.stdout.flush()
+            except OSError:
+                discard_stdout()
+                where = where or "<stdout>"
+            raise click.ClickException(
+                f"{where + ': ' if where else ''}{err.strerror}; check the path, its permissions and the free space"
+            ) from None
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so bytes it can't write are not flushed (and reported) again at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file descriptor (click's CliRunner)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 @click.group(cls=LazyGroup)
@@ -88,9 +130,9 @@ def tag(files: tuple[Path, ...], lang: str | None, model: Path | None, arch: str
     from tagger.predict import Tagger
 
     try:
+        inputs = documents(list(files), sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
         artifact = open_model(model, lang, arch, device)
-        events = annotate(documents(list(files), sys.stdin.buffer, lines, encoding_errors),
-                          Tagger(artifact), artifact.language)
+        events = annotate(inputs, Tagger(artifact), artifact.language)
         fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
         if fmt == "jsonl":
             write_jsonl(events, sys.stdout)
@@ -98,6 +140,9 @@ def tag(files: tuple[Path, ...], lang: str | None, model: Path | None, arch: str
             write_conll(events, sys.stdout)
         else:
             write_tables(events, Console())
+    except OutputError as err:
+        discard_stdout()
+        raise click.ClickException(str(err)) from None
     except TaggerError as err:
         raise click.ClickException(str(err)) from None
 
@@ -118,6 +163,7 @@ def evaluate(split: str, lang: str | None, model: Path | None, arch: str | None,
     """Entity-level precision/recall/F1 (exact span and type) on a corpus split."""
     from tagger.corpus import corpus_of, load_split, local_folder, read_labels
     from tagger.evaluate import evaluate as run, evaluate_predictions
+    from tagger.output import writing
     from tagger.predict import Tagger
     from tagger.render import scores_table, summary_table
 
@@ -132,14 +178,18 @@ def evaluate(split: str, lang: str | None, model: Path | None, arch: str | None,
             artifact = open_model(model, lang, arch, device)
             gold = load_split(artifact.language, split, data)
             report = run(Tagger(artifact), gold, model=str(artifact.path.name))
+        with writing(sys.stdout):
+            if as_json:
+                click.echo(json.dumps(report.to_json(), indent=2))
+            else:
+                console = Console()
+                console.print(summary_table(report))
+                console.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
+    except OutputError as err:
+        discard_stdout()
+        raise click.ClickException(str(err)) from None
     except TaggerError as err:
         raise click.ClickException(str(err)) from None
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-        return
-    console = Console()
-    console.print(summary_table(report))
-    console.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
 
 
 def main() -> None:

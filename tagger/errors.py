@@ -22,3 +22,7 @@ class ArtifactError(TaggerError):
 
 class InputError(TaggerError):
     """An input document cannot be read (missing, binary, bad encoding)."""
+
+
+class OutputError(TaggerError):
+    """Results cannot be written (disk full, I/O error); a closed pipe is not one of these."""

@@ -27,6 +27,7 @@ def read_predictions(path: Path, gold: Sequence[Sentence], labels: Sequence[str]
                 str(path), p.line_no,
                 f"sentence {i + 1} has {len(p.words)} tokens but the gold sentence has {len(g.words)}"
                 f" (gold starts with {' '.join(g.words[:5])!r}); predictions must follow the gold split",
+                " ".join(p.words),
             )
     if len(pred) != len(gold):
         raise DataFormatError(

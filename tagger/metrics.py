@@ -91,7 +91,9 @@ def score(
         )
         for name in names
     }
-    macro = sum(s.f1 for s in per_type.values()) / len(per_type) if per_type else 0.0
+    # Types with neither gold nor predicted entities are listed but not averaged: F1 is undefined there.
+    seen = [s for s in per_type.values() if s.support or s.predicted]
+    macro = sum(s.f1 for s in seen) / len(seen) if seen else 0.0
     return EvalReport(
         micro=prf(len(correct), len(pred_set), len(gold_set)),
         per_type=per_type,

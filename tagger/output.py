@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from rich.console import Console
 
 from tagger.annotate import DocEnd, DocStart, Entity, Event, TaggedSentence
+from tagger.errors import OutputError
 from tagger.render import entities_table
 
 FORMATS = ("table", "jsonl", "conll")
-STREAM_AFTER = 10_000  # entities of one document held before its JSON object is streamed out
+STREAM_AFTER = 10_000  # entities of one document held before its JSON object (or table) is streamed out
+
+
+@contextmanager
+def writing(out: object) -> Iterator[None]:
+    """Turn a failed write (disk full, I/O error) into OutputError; a closed pipe stays BrokenPipeError."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        name = getattr(out, "name", None) or "the output"
+        raise OutputError(
+            f"{name}: cannot write the results ({err.strerror or err}); free some space or write them elsewhere"
+        ) from None
 
 
 def write_jsonl(events: Iterable[Event], out: TextIO) -> None:
@@ -26,16 +42,20 @@ def write_jsonl(events: Iterable[Event], out: TextIO) -> None:
         elif isinstance(event, TaggedSentence):
             buffered.extend(event.entities)
             if len(buffered) >= STREAM_AFTER:
-                out.write(("" if streaming else f'{{"source": {json.dumps(source, ensure_ascii=False)}, "entities": [')
-                          + (", " if streaming else "") + ", ".join(_json(e) for e in buffered))
+                text = (("" if streaming else f'{{"source": {json.dumps(source, ensure_ascii=False)}, "entities": [')
+                        + (", " if streaming else "") + ", ".join(_json(e) for e in buffered))
+                with writing(out):
+                    out.write(text)
                 buffered, streaming = [], True
         elif isinstance(event, DocEnd):
             if streaming:
-                out.write("".join(", " + _json(e) for e in buffered) + "]}\n")
+                text = "".join(", " + _json(e) for e in buffered) + "]}\n"
             else:
-                out.write(json.dumps({"source": source, "entities": [e.to_json() for e in buffered]},
-                                     ensure_ascii=False) + "\n")
-            out.flush()
+                text = json.dumps({"source": source, "entities": [e.to_json() for e in buffered]},
+                                  ensure_ascii=False) + "\n"
+            with writing(out):
+                out.write(text)
+                out.flush()
 
 
 def _json(entity: Entity) -> str:
@@ -46,21 +66,30 @@ def _json(entity: Entity) -> str:
 def write_conll(events: Iterable[Event], out: TextIO) -> None:
     """`word<TAB>tag` lines, a blank line after each sentence, `# source = ...` before each document."""
     for event in events:
-        if isinstance(event, DocStart):
-            out.write(f"# source = {event.source}\n")
-        elif isinstance(event, TaggedSentence):
-            out.write("".join(f"{t.text}\t{tag}\n" for t, tag in zip(event.tokens, event.tags)) + "\n")
-        else:
-            out.flush()
+        with writing(out):
+            if isinstance(event, DocStart):
+                out.write(f"# source = {event.source}\n")
+            elif isinstance(event, TaggedSentence):
+                out.write("".join(f"{t.text}\t{tag}\n" for t, tag in zip(event.tokens, event.tags)) + "\n")
+            else:
+                out.flush()
 
 
 def write_tables(events: Iterable[Event], console: Console) -> None:
-    """A rich table of entities per document."""
+    """A rich table of entities per document (a huge document: one table per STREAM_AFTER entities)."""
     entities: list[Entity] = []
+    source = ""
+    part = 0  # tables of the current document printed so far
     for event in events:
         if isinstance(event, DocStart):
-            entities = []
+            source, entities, part = event.source, [], 0
         elif isinstance(event, TaggedSentence):
             entities.extend(event.entities)
+            if len(entities) >= STREAM_AFTER:
+                part += 1
+                with writing(console.file):
+                    console.print(entities_table(f"{source} (part {part})", entities))
+                entities = []
         else:
-            console.print(entities_table(event.source, entities))
+            with writing(console.file):
+                console.print(entities_table(f"{source} (part {part + 1}, last)" if part else source, entities))

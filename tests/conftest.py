@@ -1,0 +1,194 @@
+"""Shared fixtures: a tiny inline Ukrainian corpus, and a tiny BiLSTM trained and exported on it once."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Before anything imports `datasets` or `huggingface_hub` (they read these at import time):
+# never touch the network and never write a cache into the home folder.
+_HF_TMP = tempfile.mkdtemp(prefix="tagger-tests-hf-")
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_HF_TMP, "datasets")
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TAGGER_SHARED_DATA", REPO / ".." / "shared" / "data"))
+
+LABELS = ["O", "B-PERS", "I-PERS", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+# Three sentences, every type, multi-word entities (2, 3 and 5 words), one-word entities.
+CONLL = """\
+Тарас\tB-PERS
+Шевченко\tI-PERS
+народився\tO
+в\tO
+Моринцях\tB-LOC
+.\tO
+
+Київський\tB-ORG
+національний\tI-ORG
+університет\tI-ORG
+імені\tI-ORG
+Шевченка\tI-ORG
+розташований\tO
+у\tO
+Києві\tB-LOC
+.\tO
+
+Президент\tO
+Володимир\tB-PERS
+Зеленський\tI-PERS
+підписав\tO
+Закон\tB-MISC
+про\tI-MISC
+освіту\tI-MISC
+.\tO
+"""
+
+
+def parse_inline(text: str = CONLL) -> list[tuple[list[str], list[str]]]:
+    """(words, tags) of each sentence of an inline CoNLL string (independent of tagger.conll)."""
+    sentences = []
+    for block in text.strip("\n").split("\n\n"):
+        pairs = [line.split("\t") for line in block.splitlines()]
+        sentences.append(([w for w, _ in pairs], [t for _, t in pairs]))
+    return sentences
+
+
+SENTENCES = parse_inline()
+WORDS = [w for w, _ in SENTENCES]
+TAGS = [t for _, t in SENTENCES]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HF_TMP, ignore_errors=True)
+
+
+def write_corpus(folder: Path, conll: str = CONLL, labels: list[str] = LABELS) -> Path:
+    """A corpus folder: train = validation = test = `conll`, plus labels.txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.conll").write_text(conll, encoding="utf-8")
+    (folder / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+    return folder
+
+
+def shared_corpus(name: str) -> Path:
+    """A real corpus folder under $TAGGER_SHARED_DATA, or skip the test that needs it."""
+    folder = SHARED / name
+    if not (folder / "test.conll").is_file():
+        pytest.skip(f"real corpus {name} not found at {folder} (set TAGGER_SHARED_DATA to the folder holding it)")
+    return folder
+
+
+def one_thread() -> None:
+    """Torch on one thread: the machine is small and shared."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_if_torch() -> None:
+    """One torch thread for test modules that imported torch (importing it here would cost 2 s)."""
+    if "torch" in sys.modules:
+        one_thread()
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    """A fresh tiny corpus folder for one test."""
+    return write_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture(scope="session")
+def session_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny corpus folder the session's model is trained on (read only)."""
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The session's tiny trained model: its run, its files and the training log."""
+
+    config: object  # train.config.TrainConfig
+    result: object  # train.loop.TrainResult
+    out: Path
+    checkpoint: Path
+    log: str
+
+
+def tiny_config(data: Path, out: Path, **overrides: object) -> object:
+    """A tiny BiLSTM config that overfits the inline sentences in a few seconds."""
+    from train.config import TrainConfig
+
+    options: dict[str, object] = dict(
+        lang="uk", data=str(data), out=str(out), seed=13, device="cpu",
+        hidden=16, layers=1, word_dim=16, case_dim=4, char_dim=8, char_filters=16,
+        epochs=60, patience=10, dropout=0.0, word_dropout=0.0, lr=0.05, lr_decay=1.0, batch_size=8,
+    )
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+@pytest.fixture(scope="session")
+def trained(session_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Train the tiny BiLSTM once per session on the inline corpus."""
+    from rich.console import Console
+
+    from train.loop import train
+
+    one_thread()
+    out = tmp_path_factory.mktemp("trained")
+    config = tiny_config(session_corpus, out)
+    log = io.StringIO()
+    result = train(config, Console(file=log, width=120, color_system=None))
+    return Trained(config, result, out, Path(result.checkpoint), log.getvalue())
+
+
+@pytest.fixture(scope="session")
+def exported(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's model exported to ONNX (read only: copy it before editing)."""
+    from export.onnx import export_checkpoint
+
+    out = tmp_path_factory.mktemp("exported") / "tiny_lstm.onnx"
+    with warnings.catch_warnings():
+        silence_tracer_warnings()
+        report = export_checkpoint(trained.checkpoint, out)
+    assert report.path == out and out.is_file()
+    return out
+
+
+def silence_tracer_warnings() -> None:
+    """Ignore torch's TracerWarnings, as torch itself does outside `filterwarnings = error`.
+
+    The TorchScript exporter warns from torch/nn/modules/rnn.py about its own shape checks;
+    torch registers an "ignore" filter for warnings from its library modules, which the
+    pytest "error" filter would otherwise override.
+    """
+    import torch
+
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.")
+
+
+def rebuild_model(checkpoint: dict) -> tuple[object, object]:
+    """The BiLSTM and vocabulary a plain-data checkpoint describes, in eval mode."""
+    from tagger.features import LstmVocab
+    from train.config import TrainConfig
+    from train.lstm import BiLSTMTagger
+
+    config = TrainConfig.from_dict(checkpoint["config"])
+    vocab = LstmVocab.from_json(checkpoint["vocab"])
+    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval(), vocab
