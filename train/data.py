@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 
 from tagger.conll import Sentence
-from tagger.corpus import SPLITS, corpus_of, local_folder, read_labels, read_local_split, DATA_ENV
+from tagger.corpus import DATA_ENV, SPLITS, corpus_of, hub_label_names, local_folder, read_labels, read_local_split
 from tagger.errors import TaggerError
 
 
@@ -60,9 +60,7 @@ def load_hub(lang: str) -> datasets.DatasetDict:
 
 def label_names(split: datasets.Dataset, lang: str) -> list[str]:
     """Label names of a split's ner_tags (ClassLabel names, else the corpus's known list)."""
-    inner = getattr(split.features["ner_tags"], "feature", None)
-    names = getattr(inner, "names", None)
-    return list(names) if names else list(corpus_of(lang).labels)
+    return hub_label_names(split.features["ner_tags"], corpus_of(lang))
 
 
 def to_sentences(split: datasets.Dataset, labels: list[str]) -> list[Sentence]:
