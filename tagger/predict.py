@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -10,30 +10,92 @@ from tagger.artifact import Artifact
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
+from tagger.subwords import SubwordEncoder
 
-MAX_WORDS = 400  # longer sentences are tagged in consecutive pieces, never truncated
-BATCH_WORDS = 8192  # padded words per ONNX Runtime call
+MAX_WORDS = 400  # BiLSTM: longer sentences are scored in consecutive pieces, never truncated
+BATCH_WORDS = 8192  # padded words per ONNX Runtime call (BiLSTM) and per Viterbi batch
 MAX_BATCH = 256  # sentences per call
+
+# Word scores of each sentence: a list of (words, num_labels) arrays.
+EmitFn = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]
+
+
+def length_batches(lengths: Sequence[int], max_items: int = MAX_BATCH, max_cells: int = BATCH_WORDS) -> list[list[int]]:
+    """Indices grouped into batches of similar length (sorted), bounded in count and padded size."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for k in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+        if batch and (len(batch) >= max_items or lengths[k] * (len(batch) + 1) > max_cells):
+            batches.append(batch)
+            batch = []
+        batch.append(k)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def decode_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[list[int]]:
+    """Viterbi label ids of every sentence's word scores, in length-sorted padded batches."""
+    paths: list[list[int]] = [[] for _ in emissions]
+    lengths = [len(e) for e in emissions]
+    for batch in length_batches(lengths):
+        width = max(lengths[k] for k in batch)
+        num_labels = emissions[batch[0]].shape[1]
+        padded = np.zeros((len(batch), width, num_labels), dtype=np.float32)  # (batch, seq_len, num_labels)
+        for b, k in enumerate(batch):
+            padded[b, : lengths[k]] = emissions[k]
+        for k, path in zip(batch, decoder.decode(padded, [lengths[k] for k in batch])):
+            paths[k] = path
+    return paths
+
+
+def lstm_emitter(vocab: LstmVocab, run: Callable[[dict[str, np.ndarray]], np.ndarray]) -> EmitFn:
+    """Word scores from the BiLSTM graph; sentences over MAX_WORDS are scored in consecutive pieces."""
+
+    def emit(sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        pieces = [(i, s) for i, words in enumerate(sentences) for s in range(0, len(words), MAX_WORDS)]
+        scores: list[np.ndarray | None] = [None] * len(pieces)
+        lengths = [min(MAX_WORDS, len(sentences[i]) - s) for i, s in pieces]
+        for batch in length_batches(lengths):
+            words = [sentences[pieces[k][0]][pieces[k][1] : pieces[k][1] + MAX_WORDS] for k in batch]
+            emissions = run(vocab.encode(words))  # (batch, seq_len, num_labels)
+            for b, k in enumerate(batch):
+                scores[k] = emissions[b, : lengths[k]]
+        out: list[list[np.ndarray]] = [[] for _ in sentences]
+        for (i, _), score in zip(pieces, scores):
+            out[i].append(score)  # type: ignore[arg-type]
+        return [np.concatenate(parts) if parts else np.zeros((0, 0), np.float32) for parts in out]
+
+    return emit
 
 
 class Tagger:
-    """Predicts IOB2 tags with an artifact: encode, run the graph, Viterbi-decode."""
+    """Predicts IOB2 tags with an artifact: word scores from the graph, then constrained Viterbi."""
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
         header = artifact.header
-        if artifact.kind != "lstm":
-            raise ArtifactError(f"{artifact.path}: model kind {artifact.kind!r} is not supported yet")
+        session, output = artifact.session, str(header["output"])
         try:
-            self.vocab = LstmVocab.from_json(header["vocab"])
             crf = header.get("crf") or {}
             self.decoder = Decoder(
                 artifact.labels,
                 *(np.asarray(crf[k], np.float32) if k in crf else None for k in ("transitions", "start", "end")),
             )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArtifactError(f"{artifact.path}: malformed tagger header ({err}); re-export it") from None
-        self.output = str(header["output"])
+            if artifact.kind == "lstm":
+                vocab = LstmVocab.from_json(header["vocab"])
+                self.emit = lstm_emitter(vocab, lambda inputs: session.run([output], inputs)[0])
+            else:
+                encoder = SubwordEncoder.from_json(header["subwords"])
+                num_labels = len(artifact.labels)
+
+                def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+                    return session.run([output], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+                self.emit = lambda sentences: encoder.emissions(sentences, run, num_labels)
+        except Exception as err:  # noqa: BLE001 - missing keys, bad values, or a tokenizer JSON that won't load
+            raise ArtifactError(f"{artifact.path}: malformed tagger header ({type(err).__name__}: {err}"[:300]
+                                + "); re-export it") from None
 
     @property
     def labels(self) -> list[str]:
@@ -42,35 +104,14 @@ class Tagger:
 
     def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         """IOB2 tags of each sentence (any length, empty ones too), in input order."""
-        pieces: list[tuple[int, Sequence[str]]] = []  # (sentence index, words)
-        for i, words in enumerate(sentences):
-            for start in range(0, len(words), MAX_WORDS):
-                pieces.append((i, words[start : start + MAX_WORDS]))
-        # Sort by length so each batch pads little; results go back to input order below.
-        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][1]))
-        piece_tags: list[list[str]] = [[] for _ in pieces]
-        batch: list[int] = []
-        for k in order:
-            longest = len(pieces[k][1])
-            if batch and (len(batch) >= MAX_BATCH or longest * (len(batch) + 1) > BATCH_WORDS):
-                self._run(pieces, batch, piece_tags)
-                batch = []
-            batch.append(k)
-        if batch:
-            self._run(pieces, batch, piece_tags)
-        tags: list[list[str]] = [[] for _ in sentences]
-        for (i, _), piece in zip(pieces, piece_tags):
-            tags[i].extend(piece)
-        return tags
+        return tag_with(self.emit, self.decoder, self.labels, sentences)
 
-    def _run(
-        self, pieces: list[tuple[int, Sequence[str]]], batch: list[int], out: list[list[str]]
-    ) -> None:
-        """Tag one batch of sentence pieces into `out`."""
-        words = [pieces[k][1] for k in batch]
-        inputs = self.vocab.encode(words)
-        (emissions,) = self.artifact.session.run([self.output], inputs)  # (batch, seq_len, num_labels)
-        paths = self.decoder.decode(emissions, [len(w) for w in words])
-        labels = self.labels
-        for k, path in zip(batch, paths):
-            out[k] = [labels[i] for i in path]
+
+def tag_with(emit: EmitFn, decoder: Decoder, labels: Sequence[str], sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Tags from any word scorer (ONNX Runtime here, torch during training) and one decoder."""
+    emissions = emit(sentences)
+    nonempty = [k for k, e in enumerate(emissions) if len(e)]
+    tags: list[list[str]] = [[] for _ in sentences]
+    for k, path in zip(nonempty, decode_all(decoder, [emissions[k] for k in nonempty])):
+        tags[k] = [labels[i] for i in path]
+    return tags

@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 import click
 
-from train.config import ARCHS, LANGS, TrainConfig
+from train.config import ARCHS, LANGS, PRECISIONS, TrainConfig
 
-CHOICES = {"arch": ARCHS, "lang": LANGS, "device": ("auto", "cpu", "cuda")}
-TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "str | None": str}
+CHOICES = {"arch": ARCHS, "lang": LANGS, "device": ("auto", "cpu", "cuda"), "precision": PRECISIONS}
+TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:

