@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,27 +17,31 @@ import onnx
 import torch
 
 import tagger
-from tagger.atomic import atomic_path
 from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
+from tagger.atomic import atomic_path
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.features import CASES, LstmVocab
-from tagger.predict import Tagger
+from tagger.predict import EmitFn, Tagger, lstm_emitter, tag_with
+from train.bert import build_bert
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.loop import git_sha
 from train.lstm import BiLSTMTagger
 
 OPSET = 17
-ATOL = 1e-4  # largest allowed |torch - ORT| emission difference at real words
+ATOL = 1e-4  # BiLSTM: largest allowed |torch - ORT| emission difference at real words
+ATOL_BERT = 1e-3  # BERT: twelve layers of float32 sums in another order drift further
 OUTPUT = "emissions"
-DYNAMIC_AXES = {
+LSTM_AXES = {
     "word_ids": {0: "batch", 1: "seq_len"},
     "case_ids": {0: "batch", 1: "seq_len"},
     "char_ids": {0: "batch", 1: "seq_len", 2: "word_len"},
     "piece_ids": {0: "batch", 1: "seq_len", 2: "pieces"},
     OUTPUT: {0: "batch", 1: "seq_len"},
 }
+BERT_AXES = {"input_ids": {0: "batch", 1: "pieces"}, "attention_mask": {0: "batch", 1: "pieces"},
+             OUTPUT: {0: "batch", 1: "pieces"}}
 
 
 class ExportMismatchError(TaggerError):
@@ -45,17 +50,40 @@ class ExportMismatchError(TaggerError):
 
 @dataclass(frozen=True)
 class ExportReport:
-    """What the parity check measured."""
+    """What the parity check measured (and, with --quantize, what INT8 cost)."""
 
     path: Path
     max_diff: float
+    atol: float
     batches: int
     sentences: int
     size_bytes: int
+    quantized: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Exportable:
+    """One architecture as the exporter sees it: a graph, how to feed it, how to check it."""
+
+    model: torch.nn.Module
+    input_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+    encode: Callable[[list[list[str]]], dict[str, np.ndarray]]  # sentences -> graph inputs
+    valid: Callable[[dict[str, np.ndarray]], np.ndarray]  # graph inputs -> (batch, positions) bool: outputs that count
+    emit: EmitFn  # word scores of sentences by torch, for comparing tags
+    decoder: Decoder
+    header: dict[str, Any]  # kind-specific header fields
+    atol: float
+
+
+def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Run the torch model on numpy inputs."""
+    with torch.no_grad():
+        return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).float().numpy()
 
 
 def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
-    """The checkpoint's model in eval mode, on the CPU, and its vocabulary."""
+    """The checkpoint's BiLSTM in eval mode, on the CPU, and its vocabulary."""
     config = TrainConfig.from_dict(checkpoint["config"])
     vocab = LstmVocab.from_json(checkpoint["vocab"])
     table = checkpoint["state_dict"].get("piece_table")
@@ -65,21 +93,59 @@ def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
     return model.eval(), vocab
 
 
-def header_of(checkpoint: dict[str, Any], model: BiLSTMTagger, inputs: list[str]) -> dict[str, Any]:
+def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
+    """The BiLSTM-CRF: emissions per word; the CRF transitions travel in the header."""
+    model, vocab = build_model(checkpoint)
+    crf = {k: getattr(model.crf, k).detach() for k in ("transitions", "start", "end")}
+    return Exportable(
+        model=model, input_names=vocab.input_names,
+        dynamic_axes={name: LSTM_AXES[name] for name in [*vocab.input_names, OUTPUT]},
+        encode=vocab.encode, valid=lambda inputs: inputs["word_ids"] != 0,
+        emit=lstm_emitter(vocab, lambda inputs: torch_run(model, inputs)),
+        decoder=Decoder(list(checkpoint["labels"]), *(crf[k].numpy() for k in ("transitions", "start", "end"))),
+        header={"vocab": checkpoint["vocab"], "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
+                "crf": {k: v.tolist() for k, v in crf.items()}, "max_length": None},
+        atol=ATOL,
+    )
+
+
+def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
+    """The BERT tagger: scores per piece; the tokenizer and window size travel in the header."""
+    model, subwords = build_bert(checkpoint)
+    num_labels = len(checkpoint["labels"])
+
+    def encode(sentences: list[list[str]]) -> dict[str, np.ndarray]:
+        windows, pieces = subwords.windows(sentences)
+        input_ids, attention_mask, _ = subwords.batch_inputs(windows, pieces)
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    return Exportable(
+        model=model, input_names=["input_ids", "attention_mask"], dynamic_axes=BERT_AXES,
+        encode=encode, valid=lambda inputs: inputs["attention_mask"] == 1,
+        emit=lambda sentences: subwords.emissions(
+            sentences, lambda ids, mask: torch_run(model, {"input_ids": ids, "attention_mask": mask}), num_labels),
+        decoder=Decoder(list(checkpoint["labels"])),
+        header={"subwords": checkpoint["vocab"], "encoder": checkpoint.get("encoder", ""),
+                "casing": "cased: words go to the encoder's tokenizer as written",
+                "max_length": subwords.max_pieces, "decoding": "first piece of each word; IOB2-constrained Viterbi"},
+        atol=ATOL_BERT,
+    )
+
+
+EXPORTABLES: dict[str, Callable[[dict[str, Any]], Exportable]] = {"lstm": lstm_exportable, "bert": bert_exportable}
+
+
+def header_of(checkpoint: dict[str, Any], exportable: Exportable) -> dict[str, Any]:
     """The JSON header stored in the ONNX file's metadata."""
-    crf = model.crf
     data = checkpoint.get("data", {})
     return {
         "format_version": FORMAT_VERSION,
         "kind": checkpoint["arch"],
         "language": checkpoint["config"]["lang"],
         "labels": list(checkpoint["labels"]),
-        "inputs": inputs,
+        "inputs": exportable.input_names,
         "output": OUTPUT,
-        "vocab": checkpoint["vocab"],
-        "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
-        "crf": {k: getattr(crf, k).detach().tolist() for k in ("transitions", "start", "end")},
-        "max_length": None,
+        **exportable.header,
         "provenance": {
             "config": checkpoint["config"],
             "data": data,
@@ -96,54 +162,54 @@ def header_of(checkpoint: dict[str, Any], model: BiLSTMTagger, inputs: list[str]
     }
 
 
-def parity_batches(examples: list[list[str]]) -> list[list[list[str]]]:
-    """Batches of several sizes and lengths: each sentence alone, all together, and mixed pairs."""
+def parity_batches(examples: list[list[str]], kind: str = "lstm") -> list[list[list[str]]]:
+    """Batches of several sizes and lengths: each sentence alone, all together, and mixed pairs.
+
+    For BERT one more sentence is longer than a window, so window merging is compared too.
+    """
     examples = [e for e in examples if e] or [["Київ"], ["a", "b", "c"]]
-    return [[e] for e in examples] + [examples, examples[::-1][:2]]
+    groups = [[e] for e in examples] + [examples, examples[::-1][:2]]
+    if kind == "bert":
+        long = [w for _ in range(12) for e in examples for w in e][:1200]
+        groups.append([long, examples[0]])
+    return groups
 
 
-def check_parity(model: BiLSTMTagger, vocab: LstmVocab, labels: list[str], onnx_path: Path, examples: list[list[str]]) -> tuple[float, int]:
+def check_parity(exportable: Exportable, labels: list[str], onnx_path: Path, examples: list[list[str]], kind: str) -> tuple[float, int]:
     """Run torch and ORT on the same batches; raise ExportMismatchError on any difference.
 
     Returns:
-        (largest emission difference, number of batches compared)
+        (largest output difference, number of batches compared)
     """
     artifact = load_artifact(onnx_path, device="cpu")
     runner = Tagger(artifact)
-    crf = model.crf
-    decoder = Decoder(labels, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))
     max_diff = 0.0
-    groups = parity_batches(examples)
+    groups = parity_batches(examples, kind)
     for batch in groups:
-        inputs = vocab.encode(batch)
-        with torch.no_grad():
-            expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).numpy()
+        inputs = exportable.encode(batch)
+        expected = torch_run(exportable.model, inputs)
         (actual,) = artifact.session.run([OUTPUT], inputs)
-        lengths = [len(s) for s in batch]
-        for b, length in enumerate(lengths):
-            diff = float(np.abs(expected[b, :length] - actual[b, :length]).max())
-            max_diff = max(max_diff, diff)
-            if not diff <= ATOL:
-                raise ExportMismatchError(
-                    f"export refused: output {OUTPUT!r} differs from torch by max diff {diff:.2e}"
-                    f" (atol {ATOL:.0e}) on a batch of {len(batch)}, sentence of {length} words"
-                )
-        want = [[labels[i] for i in p] for p in decoder.decode(expected, lengths)]
-        got = runner.tag(batch)
-        if want != got:
+        valid = exportable.valid(inputs)
+        diff = float(np.abs(expected - actual)[valid].max()) if valid.any() else 0.0
+        max_diff = max(max_diff, diff)
+        if not diff <= exportable.atol:
+            raise ExportMismatchError(
+                f"export refused: output {OUTPUT!r} differs from torch by max diff {diff:.2e}"
+                f" (atol {exportable.atol:.0e}) on a batch of {len(batch)} (longest {max(map(len, batch))} words)"
+            )
+        want = tag_with(exportable.emit, exportable.decoder, labels, batch)
+        if want != runner.tag(batch):
             raise ExportMismatchError(
                 f"export refused: tags from ONNX Runtime differ from torch's on a batch of {len(batch)}"
             )
     return max_diff, len(groups)
 
 
-def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None) -> ExportReport:
-    """Export a BiLSTM checkpoint to one ONNX file (graph + header); atomic, parity-checked."""
-    checkpoint = load_checkpoint(checkpoint_path)
-    out = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
+def writable_folder(out: Path) -> None:
+    """Prove the output folder exists and is writable before any work."""
     if not out.parent.is_dir():
         raise TaggerError(f"{out.parent}: no such folder for the ONNX file; create it or pass -o FILE")
-    try:  # prove the folder writable before any work
+    try:
         fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
         os.close(fd)
         os.unlink(probe)
@@ -151,34 +217,64 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
         raise TaggerError(
             f"{out.parent}: cannot write the ONNX file there ({err.strerror}); pass -o FILE in a writable folder"
         ) from None
-    model, vocab = build_model(checkpoint)
+
+
+def write_graph(exportable: Exportable, header: dict[str, Any], sample: list[list[str]], path: Path) -> None:
+    """Trace the model into `path` with dynamic axes and the header in its metadata."""
+    inputs = exportable.encode(sample)
+    with warnings.catch_warnings():
+        # torch 2.13 warns that the TorchScript exporter will go away; it is the one that
+        # exports these graphs in seconds, and the parity check proves the result.
+        for category in (DeprecationWarning, FutureWarning, UserWarning, torch.jit.TracerWarning):
+            warnings.simplefilter("ignore", category=category)
+        torch.onnx.export(
+            exportable.model, tuple(torch.from_numpy(inputs[k]) for k in exportable.input_names), str(path),
+            input_names=exportable.input_names, output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
+            dynamic_axes=exportable.dynamic_axes,
+        )
+    exportable.model.eval()  # the exporter restores the previous mode; be explicit before comparing
+    set_header(path, header)
+
+
+def set_header(path: Path, header: dict[str, Any]) -> None:
+    """Store (or replace) the JSON header in an ONNX file's metadata, and check the file."""
+    graph = onnx.load(str(path))
+    graph.doc_string = (f"tagger {header['kind']} NER model ({header['language']});"
+                        f" license of its data: {header['provenance']['license']}")
+    kept = [(p.key, p.value) for p in graph.metadata_props if p.key != META_KEY]
+    del graph.metadata_props[:]
+    onnx.helper.set_model_props(graph, {**dict(kept), META_KEY: json.dumps(header, ensure_ascii=False)})
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+
+
+def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None, quantize: str | None = None,
+                      data: str | None = None) -> ExportReport:
+    """Export a checkpoint to one ONNX file (graph + header); parity-checked, written atomically.
+
+    With quantize="int8" the written file is the dynamically quantised graph, and the test F1
+    of both graphs is measured and stored in its header.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    out = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
+    writable_folder(out)
+    kind = checkpoint["arch"]
+    exportable = EXPORTABLES[kind](checkpoint)
     labels = list(checkpoint["labels"])
     examples = [list(e) for e in checkpoint.get("examples", [])]
-    sample = {k: torch.from_numpy(v) for k, v in vocab.encode(parity_batches(examples)[-2]).items()}
+    header = header_of(checkpoint, exportable)
+    quantized = None
     try:
         with atomic_path(out) as tmp:
-            with warnings.catch_warnings():
-                # torch 2.13 warns that the TorchScript exporter will go away; it is the one that
-                # exports this graph in seconds, and parity below proves the result.
-                warnings.simplefilter("ignore", category=DeprecationWarning)
-                warnings.simplefilter("ignore", category=FutureWarning)
-                warnings.simplefilter("ignore", category=UserWarning)
-                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-                torch.onnx.export(
-                    model, tuple(sample[k] for k in vocab.input_names), str(tmp),
-                    input_names=vocab.input_names, output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
-                    dynamic_axes={name: DYNAMIC_AXES[name] for name in [*vocab.input_names, OUTPUT]},
-                )
-            model.eval()  # the exporter restores the previous mode; be explicit before comparing
-            graph = onnx.load(str(tmp))
-            header = header_of(checkpoint, model, vocab.input_names)
-            graph.doc_string = f"tagger {header['kind']} NER model ({header['language']}); license of its data: {header['provenance']['license']}"
-            onnx.helper.set_model_props(graph, {META_KEY: json.dumps(header, ensure_ascii=False)})
-            onnx.checker.check_model(graph)
-            onnx.save(graph, str(tmp))
-            max_diff, compared = check_parity(model, vocab, labels, tmp, examples)
+            write_graph(exportable, header, parity_batches(examples)[-2], tmp)
+            max_diff, compared = check_parity(exportable, labels, tmp, examples, kind)
+            if quantize:
+                from export.quantize import quantize_int8
+
+                quantized = quantize_int8(tmp, header, checkpoint, data)
     except OSError as err:  # a full disk or a folder that turned unwritable; the atomic write left nothing
         raise TaggerError(
             f"{out}: cannot write the ONNX file ({err.strerror}); free some space or pass -o FILE elsewhere"
         ) from None
-    return ExportReport(out, max_diff, compared, sum(len(b) for b in parity_batches(examples)), out.stat().st_size)
+    sentences = sum(len(b) for b in parity_batches(examples, kind))
+    return ExportReport(out, max_diff, exportable.atol, compared, sentences, out.stat().st_size, quantized)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import sys
@@ -192,3 +193,100 @@ def rebuild_model(checkpoint: dict) -> tuple[object, object]:
     model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]))
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), vocab
+
+
+def torch_tags(model, vocab, labels: list[str], words: list[list[str]]) -> list[list[str]]:  # noqa: ANN001
+    """Tags of the torch BiLSTM, through the same emitter and decoder as ONNX inference."""
+    from export.onnx import torch_run
+    from tagger.decode import Decoder
+    from tagger.predict import lstm_emitter, tag_with
+
+    crf = model.crf
+    decoder = Decoder(labels, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))
+    return tag_with(lstm_emitter(vocab, lambda inputs: torch_run(model, inputs)), decoder, labels, words)
+
+
+# --- the tiny BERT -----------------------------------------------------------------------------
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                 max_position_embeddings=64, type_vocab_size=2)  # odd, distinct sizes catch shape mix-ups
+ALPHABET = "абвгґдеєжзиіїйклмнопрстуфхцчшщьюяАБВГҐДЕЄЖЗИІЇЙКЛМНОПРСТУФХЦЧШЩЬЮЯ'’-.,:;!?()\"«»0123456789" \
+           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@#/"
+
+
+def write_tiny_encoder(folder: Path) -> Path:
+    """A Hugging Face folder: a random tiny BERT and a Unigram tokenizer from tests/assets/vocab.txt."""
+    import tokenizers as tk
+    import torch
+    from transformers import BertConfig, BertModel
+
+    pieces: list[tuple[str, float]] = []
+    for line in (ASSETS / "vocab.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            piece, score = line.split("\t")
+            pieces.append((piece, float(score)))
+    known = {p for p, _ in pieces}
+    for char in ALPHABET:  # every character alone and word-initial, so any text over it segments
+        pieces += [(c, -12.0) for c in (char, "\u2581" + char) if c not in known]
+    tokenizer = tk.Tokenizer(tk.models.Unigram(pieces, 3, False))
+    tokenizer.normalizer = tk.normalizers.NFKC()
+    tokenizer.pre_tokenizer = tk.pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.decoder = tk.decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.add_special_tokens([tk.AddedToken(s, special=True) for s in ("<s>", "<pad>", "</s>", "<unk>")])
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    specials = {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "sep_token": "</s>",
+                "pad_token": "<pad>", "unk_token": "<unk>"}
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64, **specials}), encoding="utf-8")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(pieces), pad_token_id=1, **TINY_BERT)
+    BertModel(config, add_pooling_layer=False).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_bert_config(data: Path, out: Path, encoder: Path, **overrides: object) -> object:
+    """A tiny BERT run that overfits the inline sentences in seconds."""
+    from train.config import TrainConfig
+
+    options: dict[str, object] = dict(
+        arch="bert", lang="uk", data=str(data), out=str(out), seed=13, device="cpu", encoder=str(encoder),
+        epochs=40, patience=40, lr=3e-3, warmup=0.1, dropout=0.0, batch_size=8, max_pieces=64, vocab_top_k=10,
+        precision="fp32",
+    )
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny encoder folder (read only)."""
+    return write_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def trained_bert(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Fine-tune the tiny BERT once per session on the inline corpus."""
+    from rich.console import Console
+
+    from train.loop import train
+
+    one_thread()
+    out = tmp_path_factory.mktemp("trained-bert")
+    config = tiny_bert_config(session_corpus, out, tiny_encoder)
+    log = io.StringIO()
+    result = train(config, Console(file=log, width=120, color_system=None))
+    return Trained(config, result, out, Path(result.checkpoint), log.getvalue())
+
+
+@pytest.fixture(scope="session")
+def exported_bert(trained_bert: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT exported to ONNX (read only)."""
+    from export.onnx import export_checkpoint
+
+    out = tmp_path_factory.mktemp("exported-bert") / "tiny_bert.onnx"
+    with warnings.catch_warnings():
+        silence_tracer_warnings()
+        export_checkpoint(trained_bert.checkpoint, out)
+    return out

@@ -12,14 +12,13 @@ import pytest
 import torch
 
 import export.onnx as exporter
-from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model
+from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, torch_tags
 from tagger import predict as predict_module
 from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError, TaggerError
 from tagger.predict import Tagger
 from train.checkpoint import load_checkpoint
-from train.loop import predict
 
 CPU = torch.device("cpu")
 
@@ -61,8 +60,8 @@ def test_header_describes_the_model(artifact, trained: Trained) -> None:  # noqa
 def test_onnx_tags_equal_torch_tags_and_gold(artifact, torch_model) -> None:  # noqa: ANN001
     model, vocab = torch_model
     sentences = [Sentence(list(w), list(t)) for w, t in zip(WORDS, TAGS)]
-    torch_tags = predict(model, vocab, LABELS, sentences, CPU)
-    assert Tagger(artifact).tag(WORDS) == torch_tags == TAGS
+    tags = torch_tags(model, vocab, LABELS, [s.words for s in sentences])
+    assert Tagger(artifact).tag(WORDS) == tags == TAGS
 
 
 @pytest.mark.parametrize(
@@ -100,13 +99,15 @@ def test_tagger_batched_equals_one_by_one(artifact, monkeypatch: pytest.MonkeyPa
     assert tagger.tag(sentences) == one_by_one
 
 
-def test_long_sentences_are_tagged_in_pieces_never_truncated(artifact, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_long_sentences_are_scored_in_pieces_never_truncated(artifact, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(predict_module, "MAX_WORDS", 4)
     tagger = Tagger(artifact)
-    long = WORDS[1] + WORDS[2]  # 17 words: pieces of 4, 4, 4, 4, 1
+    long = WORDS[1] + WORDS[2]  # 17 words: pieces of 4, 4, 4, 4, 1, scored apart, decoded as one sentence
+    (scores,) = tagger.emit([long])
+    parts = [tagger.emit([long[start : start + 4]])[0] for start in range(0, len(long), 4)]
+    assert np.allclose(scores, np.concatenate(parts), atol=1e-5)
     tags = tagger.tag([long])[0]
     assert len(tags) == len(long)
-    assert tags == [t for start in range(0, len(long), 4) for t in tagger.tag([long[start : start + 4]])[0]]
 
 
 def test_export_writes_a_loadable_file_beside_the_checkpoint(trained: Trained, tmp_path: Path) -> None:

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model
+from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, torch_tags
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
 from train.checkpoint import FORMAT_VERSION, REQUIRED, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.crf import CRF
-from train.loop import predict
 from train.lstm import BiLSTMTagger, reverse_padded
 from train.vocab import build_vocab
 
@@ -33,7 +32,7 @@ def test_overfits_the_inline_sentences_exactly(trained: Trained) -> None:
     checkpoint = load_checkpoint(trained.checkpoint)
     model, vocab = rebuild_model(checkpoint)
     sentences = [Sentence(list(w), list(t)) for w, t in zip(WORDS, TAGS)]
-    assert predict(model, vocab, list(checkpoint["labels"]), sentences, CPU) == TAGS
+    assert torch_tags(model, vocab, list(checkpoint["labels"]), [s.words for s in sentences]) == TAGS
     assert trained.result.validation_f1 == 1.0
     assert trained.result.test is not None and trained.result.test.micro.f1 == 1.0
 

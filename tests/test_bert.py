@@ -1,0 +1,234 @@
+"""The BERT tagger on a tiny encoder: overfit, save/load, export parity, alignment, windows, batching, INT8."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import export.onnx as exporter
+from conftest import LABELS, TAGS, WORDS, Trained, silence_tracer_warnings, tiny_bert_config
+from tagger.artifact import META_KEY, load_artifact
+from tagger.cli import cli
+from tagger.decode import Decoder
+from tagger.errors import TaggerError
+from tagger.predict import Tagger, tag_with
+from tagger.subwords import SubwordEncoder, plan_windows
+from train.bert import build_bert
+from train.checkpoint import load_checkpoint
+from train.trim import trim_unigram
+
+pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
+
+
+def torch_emit(model, subwords: SubwordEncoder, num_labels: int):  # noqa: ANN001, ANN201
+    """Word scores by the torch model, through the same windows as inference."""
+    return lambda sentences: subwords.emissions(
+        sentences, lambda ids, mask: exporter.torch_run(model, {"input_ids": ids, "attention_mask": mask}), num_labels)
+
+
+@pytest.fixture(scope="module")
+def torch_bert(trained_bert: Trained):  # noqa: ANN201 - (BertTagger, SubwordEncoder)
+    return build_bert(load_checkpoint(trained_bert.checkpoint))
+
+
+@pytest.fixture(scope="module")
+def bert_tagger(exported_bert: Path) -> Tagger:
+    return Tagger(load_artifact(exported_bert, device="cpu"))
+
+
+# --- the keystone ------------------------------------------------------------------------------
+
+
+def test_overfits_and_reloads_from_plain_data(trained_bert: Trained, torch_bert) -> None:  # noqa: ANN001
+    """Train, reload the best checkpoint with weights_only=True, and predict exactly the gold tags."""
+    checkpoint = torch.load(trained_bert.checkpoint, map_location="cpu", weights_only=True)
+    assert checkpoint["arch"] == "bert" and checkpoint["labels"] == LABELS
+    assert {"vocab", "encoder_config", "state_dict", "config"} <= set(checkpoint)
+    model, subwords = torch_bert
+    assert tag_with(torch_emit(model, subwords, len(LABELS)), Decoder(LABELS), LABELS, WORDS) == TAGS
+    assert trained_bert.result.validation_f1 == 1.0
+    assert (trained_bert.out / "best_bert_curves.png").is_file()
+    assert "fp32 training" in trained_bert.log
+
+
+def test_onnx_tags_equal_gold_and_the_header_carries_the_tokenizer(bert_tagger: Tagger, trained_bert: Trained) -> None:
+    assert bert_tagger.tag(WORDS) == TAGS
+    header = bert_tagger.artifact.header
+    assert header["kind"] == "bert" and header["max_length"] == 64
+    assert SubwordEncoder.from_json(header["subwords"]).word_pieces(["Київ"]) == \
+        SubwordEncoder.from_json(load_checkpoint(trained_bert.checkpoint)["vocab"]).word_pieces(["Київ"])
+    assert "CC BY-NC-SA" in header["provenance"]["license"]
+    assert json.loads(json.dumps(header)) == header
+
+
+def test_exported_graph_matches_torch_on_batches(exported_bert: Path, torch_bert) -> None:  # noqa: ANN001
+    model, subwords = torch_bert
+    session = load_artifact(exported_bert, device="cpu").session
+    batch = [*WORDS, ["Київ"], WORDS[1] * 2]
+    windows, pieces = subwords.windows(batch)
+    ids, mask, _ = subwords.batch_inputs(windows, pieces)
+    (got,) = session.run(["emissions"], {"input_ids": ids, "attention_mask": mask})
+    want = exporter.torch_run(model, {"input_ids": ids, "attention_mask": mask})
+    assert got.shape == (len(batch), ids.shape[1], len(LABELS))
+    assert np.abs(got - want)[mask == 1].max() < 1e-4
+
+
+def test_inference_imports_no_torch_for_a_bert_model(exported_bert: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tagger.artifact import load_artifact; from tagger.predict import Tagger;"
+        f"t = Tagger(load_artifact({str(exported_bert)!r}, 'cpu')); print(t.tag([['Київ']]));"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+# --- words and pieces --------------------------------------------------------------------------
+
+
+def test_each_word_is_scored_from_its_first_piece(torch_bert) -> None:  # noqa: ANN001
+    _, subwords = torch_bert
+    sentence = ["Моринцях", "Київський", "x", "Apple's"]
+    windows, pieces = subwords.windows([sentence])
+    ids, mask, firsts = subwords.batch_inputs(windows, pieces)
+    assert ids[0, 0] == subwords.cls_id and ids[0, int(mask[0].sum()) - 1] == subwords.sep_id
+    assert [ids[0, f] for f in firsts[0]] == [p[0] for p in pieces[0]]
+    assert any(len(p) > 1 for p in pieces[0])  # some word really is split
+    flat = [i for p in pieces[0] for i in p]
+    assert list(ids[0, 1 : 1 + len(flat)]) == flat
+
+
+def test_words_that_normalise_to_nothing_still_get_a_piece(torch_bert) -> None:  # noqa: ANN001
+    _, subwords = torch_bert
+    assert subwords.word_pieces([""]) == [[subwords.unk_id]]
+    assert all(subwords.word_pieces(["\u200b", "\x00", "\u0301", "🙂"]))
+
+
+def test_trimmed_vocabulary_segments_corpus_words_as_the_full_one(tiny_encoder: Path) -> None:
+    from tokenizers import Tokenizer
+
+    spec = json.loads((tiny_encoder / "tokenizer.json").read_text(encoding="utf-8"))
+    words = [w for s in WORDS for w in s]
+    trimmed, keep = trim_unigram(spec, words, top_k=0)
+    full, small = Tokenizer.from_str(json.dumps(spec)), Tokenizer.from_str(json.dumps(trimmed))
+    assert keep[:4] == [0, 1, 2, 3]  # the specials lead, in their order
+    assert len(keep) < len(spec["model"]["vocab"])
+    for word in words:
+        assert small.encode(word, add_special_tokens=False).tokens == full.encode(word, add_special_tokens=False).tokens
+    unseen = small.encode("Невідоме слово", add_special_tokens=False)
+    assert "<unk>" not in unseen.tokens  # single characters survive the trim: no text is lost
+
+
+# --- long sentences ----------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 8), max_size=300), st.integers(8, 60))
+def test_windows_cover_every_word_once(counts: list[int], capacity: int) -> None:
+    plans = plan_windows(counts, capacity)
+    kept = [i for _, _, a, b in plans for i in range(a, b)]
+    assert kept == list(range(len(counts)))  # each word scored once, in order
+    for start, end, keep_start, keep_end in plans:
+        assert start <= keep_start <= keep_end <= end
+        assert sum(counts[start:end]) <= capacity
+    for a, b in zip(plans, plans[1:]):
+        assert a[0] < b[0] <= a[1]  # each window moves on, and none skips a word
+        if max(counts) <= capacity // 4:
+            assert b[0] < a[1]  # where words are small against the window, consecutive windows overlap
+
+
+def test_a_2000_word_sentence_is_windowed_and_merged_never_truncated(bert_tagger: Tagger, torch_bert) -> None:  # noqa: ANN001
+    model, subwords = torch_bert
+    long = [w for _ in range(100) for s in WORDS for w in s][:2000]
+    assert len(long) == 2000
+    (tags,) = bert_tagger.tag([long])
+    assert len(tags) == 2000
+    windows, pieces = subwords.windows([long])
+    assert len(windows) > 20 and all(w.end - w.start < 64 for w in windows)
+    # Each word's scores come from the window where it sits furthest from a cut, run alone.
+    (scores,) = bert_tagger.emit([long])
+    for w in windows:
+        ids, mask, firsts = subwords.batch_inputs([w], pieces)
+        alone = exporter.torch_run(model, {"input_ids": ids, "attention_mask": mask})[0]
+        kept = firsts[0][w.keep_start - w.start : w.keep_end - w.start]
+        assert np.allclose(scores[w.keep_start : w.keep_end], alone[kept], atol=1e-4)
+
+
+def test_batched_equals_one_by_one(bert_tagger: Tagger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tagger.subwords as subwords_module
+
+    sentences = [*WORDS, [], ["Київ"], WORDS[1] * 3, ["Тарас", "Шевченко", "та", "Києві"], WORDS[0] * 9]
+    one_by_one = [bert_tagger.tag([s])[0] for s in sentences]
+    assert [len(t) for t in one_by_one] == [len(s) for s in sentences]
+    assert bert_tagger.tag(sentences) == one_by_one
+    monkeypatch.setattr(subwords_module, "BATCH_PIECES", 40)  # many small encoder calls keep order
+    monkeypatch.setattr(subwords_module, "MAX_BATCH", 2)
+    assert bert_tagger.tag(sentences) == one_by_one
+    assert bert_tagger.tag([]) == [] and bert_tagger.tag([[]]) == [[]]
+
+
+# --- export, INT8, CLI -------------------------------------------------------------------------
+
+
+def test_export_refuses_when_outputs_differ(trained_bert: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exporter, "ATOL_BERT", -1.0)
+    with pytest.raises(exporter.ExportMismatchError, match="max diff"):
+        with warnings.catch_warnings():
+            silence_tracer_warnings()
+            exporter.export_checkpoint(trained_bert.checkpoint, tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_export_measures_test_f1_before_and_after(trained_bert: Trained, session_corpus: Path, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "best_bert.pth"
+    shutil.copy(trained_bert.checkpoint, checkpoint)
+    with warnings.catch_warnings():
+        silence_tracer_warnings()
+        report = exporter.export_checkpoint(checkpoint, quantize="int8", data=str(session_corpus))
+    q = report.quantized
+    assert q is not None and q["test_f1_fp32"] == 1.0 and 0.0 <= q["test_f1_int8"] <= 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_bert.onnx", "best_bert.pth"]
+    header = json.loads({p.key: p.value for p in onnx.load(str(report.path)).metadata_props}[META_KEY])
+    assert header["quantization"] == q
+    assert any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in onnx.load(str(report.path)).graph.node)
+    assert len(Tagger(load_artifact(report.path, device="cpu")).tag(WORDS)[0]) == len(WORDS[0])
+
+
+def test_tag_and_evaluate_through_the_cli(exported_bert: Path, session_corpus: Path) -> None:
+    runner = CliRunner()
+    text = "Тарас Шевченко народився в Моринцях.\n"
+    done = runner.invoke(cli, ["tag", "--model", str(exported_bert), "--format", "jsonl"], input=text)
+    assert done.exit_code == 0, done.output
+    (line,) = [json.loads(x) for x in done.stdout.splitlines()]
+    for entity in line["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+    assert {e["text"] for e in line["entities"]} >= {"Тарас Шевченко"}
+    done = runner.invoke(cli, ["evaluate", "--model", str(exported_bert), "--data", str(session_corpus), "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["micro"]["f1"] == 1.0
+
+
+def test_train_config_checks_bert_options(tiny_encoder: Path, session_corpus: Path, tmp_path: Path) -> None:
+    from train.loop import train
+
+    with pytest.raises(ValueError, match="max_pieces"):
+        tiny_bert_config(session_corpus, tmp_path, tiny_encoder, max_pieces=8)
+    with pytest.raises(ValueError, match="precision"):
+        tiny_bert_config(session_corpus, tmp_path, tiny_encoder, precision="fp8")
+    config = tiny_bert_config(session_corpus, tmp_path, tiny_encoder, max_pieces=128)
+    with pytest.raises(TaggerError, match="exceeds encoder .* 64 positions"):
+        train(config)
+    assert tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=None).lr == 8e-5  # the arch's default
