@@ -145,13 +145,17 @@ def tiny_config(data: Path, out: Path, **overrides: object) -> object:
 @pytest.fixture(scope="session")
 def trained(session_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Train the tiny BiLSTM once per session on the inline corpus."""
+    out = tmp_path_factory.mktemp("trained")
+    return train_tiny(tiny_config(session_corpus, out), out)
+
+
+def train_tiny(config: object, out: Path) -> Trained:
+    """Train a tiny model on one thread, with the console captured."""
     from rich.console import Console
 
     from train.loop import train
 
     one_thread()
-    out = tmp_path_factory.mktemp("trained")
-    config = tiny_config(session_corpus, out)
     log = io.StringIO()
     result = train(config, Console(file=log, width=120, color_system=None))
     return Trained(config, result, out, Path(result.checkpoint), log.getvalue())
@@ -268,16 +272,8 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_bert(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Fine-tune the tiny BERT once per session on the inline corpus."""
-    from rich.console import Console
-
-    from train.loop import train
-
-    one_thread()
     out = tmp_path_factory.mktemp("trained-bert")
-    config = tiny_bert_config(session_corpus, out, tiny_encoder)
-    log = io.StringIO()
-    result = train(config, Console(file=log, width=120, color_system=None))
-    return Trained(config, result, out, Path(result.checkpoint), log.getvalue())
+    return train_tiny(tiny_bert_config(session_corpus, out, tiny_encoder), out)
 
 
 @pytest.fixture(scope="session")
