@@ -28,15 +28,17 @@ from tagger.predict import Tagger  # noqa: E402
 RAW = {"uk": Path(__file__).resolve().parents[1] / "../shared/data/ner-uk/raw/test"}
 
 
-def measure(path: Path, lang: str, data: str | None, raw: Path | None) -> dict[str, object]:
+def measure(path: Path, lang: str, data: str | None, raw: Path | None, speed: bool = True) -> dict[str, object]:
     """Scores and speed of one model file."""
     artifact = load_artifact(path, "cpu")
     tagger = Tagger(artifact)
     gold = load_split(lang, "test", data)
     report = evaluate(tagger, gold, model=path.name)
     words = [s.words for s in gold]
-    tagger.tag(words[:64])  # warm-up: sessions allocate on their first runs
-    seconds = min(timed(tagger, words) for _ in range(3))
+    seconds = float("nan")
+    if speed:
+        tagger.tag(words[:64])  # warm-up: sessions allocate on their first runs
+        seconds = min(timed(tagger, words) for _ in range(3))
     row: dict[str, object] = {
         "model": str(path), "kind": artifact.kind, "mb": path.stat().st_size / 1e6,
         "p": report.micro.precision, "r": report.micro.recall, "f1": report.micro.f1, "macro": report.macro_f1,
@@ -70,9 +72,10 @@ def main() -> None:
     parser.add_argument("--lang", required=True, choices=["uk", "en"])
     parser.add_argument("--data", default=None, help="corpus folder (or a folder holding ner-uk/ and wnut17/)")
     parser.add_argument("--raw", type=Path, default=None, help="raw texts with .jsonl spans [default: ner-uk raw/test for uk]")
+    parser.add_argument("--no-speed", action="store_true", help="skip the timing (on a busy machine it means nothing)")
     args = parser.parse_args()
     raw = args.raw or RAW.get(args.lang)
-    rows = [measure(p, args.lang, args.data, raw) for p in args.models]
+    rows = [measure(p, args.lang, args.data, raw, not args.no_speed) for p in args.models]
     types = sorted({t for r in rows for t in r["types"]})  # type: ignore[attr-defined]
     print("| model | size MB | test P | test R | test micro F1 | macro F1 | " + " | ".join(types)
           + " | raw-text F1 | words/s (CPU) |")
@@ -82,7 +85,7 @@ def main() -> None:
         cells = [mean_std([float(r[k]) for r in rs]) for k in ("p", "r", "f1", "macro")]  # type: ignore[arg-type]
         cells += [mean_std([float(r["types"].get(t, 0.0)) for r in rs], 3) for t in types]  # type: ignore[attr-defined]
         cells.append(mean_std([float(r["raw"]) for r in rs]) if all("raw" in r for r in rs) else "–")  # type: ignore[arg-type]
-        cells.append(mean_std([float(r["wps"]) for r in rs], 0))  # type: ignore[arg-type]
+        cells.append("–" if args.no_speed else mean_std([float(r["wps"]) for r in rs], 0))  # type: ignore[arg-type]
         size = mean_std([float(r["mb"]) for r in rs], 1)  # type: ignore[arg-type]
         return f"| {name} | {size} | " + " | ".join(cells) + " |"
 
