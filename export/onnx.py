@@ -23,6 +23,7 @@ from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.features import CASES, LstmVocab
 from tagger.predict import EmitFn, Tagger, lstm_emitter, tag_with
+from tagger.subwords import SubwordEncoder
 from train.bert import build_bert
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
@@ -125,7 +126,7 @@ def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
         emit=lambda sentences: subwords.emissions(
             sentences, lambda ids, mask: torch_run(model, {"input_ids": ids, "attention_mask": mask}), num_labels),
         decoder=Decoder(list(checkpoint["labels"])),
-        header={"subwords": checkpoint["vocab"], "encoder": checkpoint.get("encoder", ""),
+        header={"subwords": SubwordEncoder.compressed(checkpoint["vocab"]), "encoder": checkpoint.get("encoder", ""),
                 "casing": "cased: words go to the encoder's tokenizer as written",
                 "max_length": subwords.max_pieces, "decoding": "first piece of each word; IOB2-constrained Viterbi"},
         atol=ATOL_BERT,
