@@ -4,6 +4,7 @@
     python scripts/model_table.py --lang uk --data ../shared/data assets/uk_lstm.onnx
 
 One row per model file, then (for several files, e.g. one per seed) a mean ± sample-std row.
+"(float32)": the test F1 of the graph before INT8 quantisation, as `tagger export --quantize` measured it.
 Words/s: `Tagger.tag` over the test split's sentences (already tokenised) on the CPU, with
 ONNX Runtime's default threads, after a warm-up call; best of 3 timings.
 """
@@ -44,6 +45,7 @@ def measure(path: Path, lang: str, data: str | None, raw: Path | None, speed: bo
         "p": report.micro.precision, "r": report.micro.recall, "f1": report.micro.f1, "macro": report.macro_f1,
         "types": {t: s.f1 for t, s in report.per_type.items()}, "wps": sum(map(len, words)) / seconds,
         "quantized": "quantization" in artifact.header,
+        "fp32": artifact.header.get("quantization", {}).get("test_f1_fp32", report.micro.f1),
     }
     if raw is not None and raw.is_dir():
         _, micro, _, _ = raw_score(artifact, raw)
@@ -77,12 +79,12 @@ def main() -> None:
     raw = args.raw or RAW.get(args.lang)
     rows = [measure(p, args.lang, args.data, raw, not args.no_speed) for p in args.models]
     types = sorted({t for r in rows for t in r["types"]})  # type: ignore[attr-defined]
-    print("| model | size MB | test P | test R | test micro F1 | macro F1 | " + " | ".join(types)
+    print("| model | size MB | test P | test R | test micro F1 | (float32) | macro F1 | " + " | ".join(types)
           + " | raw-text F1 | words/s (CPU) |")
-    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(types) + "---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(types) + "---:|---:|")
 
     def line(name: str, rs: list[dict[str, object]]) -> str:
-        cells = [mean_std([float(r[k]) for r in rs]) for k in ("p", "r", "f1", "macro")]  # type: ignore[arg-type]
+        cells = [mean_std([float(r[k]) for r in rs]) for k in ("p", "r", "f1", "fp32", "macro")]  # type: ignore[arg-type]
         cells += [mean_std([float(r["types"].get(t, 0.0)) for r in rs], 3) for t in types]  # type: ignore[attr-defined]
         cells.append(mean_std([float(r["raw"]) for r in rs]) if all("raw" in r for r in rs) else "–")  # type: ignore[arg-type]
         cells.append("–" if args.no_speed else mean_std([float(r["wps"]) for r in rs], 0))  # type: ignore[arg-type]
