@@ -233,3 +233,15 @@ def test_train_config_checks_bert_options(tiny_encoder: Path, session_corpus: Pa
     with pytest.raises(TaggerError, match="exceeds encoder .* 64 positions"):
         train(config)
     assert tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=None).lr == 8e-5  # the arch's default
+
+
+def test_an_unreachable_encoder_is_a_clear_error(session_corpus: Path, tmp_path: Path) -> None:
+    from train.loop import train
+
+    config = tiny_bert_config(session_corpus, tmp_path, "someone/no-such-encoder")
+    with pytest.raises(TaggerError, match="could not load encoder 'someone/no-such-encoder'.*--encoder"):
+        train(config)  # the Hub is offline in tests: the message says how to point at a local folder
+    runner = CliRunner()
+    done = runner.invoke(cli, ["train", "--arch", "bert", "--data", str(session_corpus), "--out", str(tmp_path),
+                               "--encoder", str(tmp_path / "missing-folder/")])
+    assert done.exit_code != 0 and "Traceback" not in done.output
