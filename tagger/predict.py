@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tagger.artifact import Artifact
+from tagger.batching import length_batches
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
@@ -20,25 +21,11 @@ MAX_BATCH = 256  # sentences per call
 EmitFn = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]
 
 
-def length_batches(lengths: Sequence[int], max_items: int = MAX_BATCH, max_cells: int = BATCH_WORDS) -> list[list[int]]:
-    """Indices grouped into batches of similar length (sorted), bounded in count and padded size."""
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    for k in sorted(range(len(lengths)), key=lambda k: lengths[k]):
-        if batch and (len(batch) >= max_items or lengths[k] * (len(batch) + 1) > max_cells):
-            batches.append(batch)
-            batch = []
-        batch.append(k)
-    if batch:
-        batches.append(batch)
-    return batches
-
-
 def decode_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[list[int]]:
     """Viterbi label ids of every sentence's word scores, in length-sorted padded batches."""
     paths: list[list[int]] = [[] for _ in emissions]
     lengths = [len(e) for e in emissions]
-    for batch in length_batches(lengths):
+    for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):
         width = max(lengths[k] for k in batch)
         num_labels = emissions[batch[0]].shape[1]
         padded = np.zeros((len(batch), width, num_labels), dtype=np.float32)  # (batch, seq_len, num_labels)
@@ -56,7 +43,7 @@ def lstm_emitter(vocab: LstmVocab, run: Callable[[dict[str, np.ndarray]], np.nda
         pieces = [(i, s) for i, words in enumerate(sentences) for s in range(0, len(words), MAX_WORDS)]
         scores: list[np.ndarray | None] = [None] * len(pieces)
         lengths = [min(MAX_WORDS, len(sentences[i]) - s) for i, s in pieces]
-        for batch in length_batches(lengths):
+        for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):  # limits read now: tests shrink them
             words = [sentences[pieces[k][0]][pieces[k][1] : pieces[k][1] + MAX_WORDS] for k in batch]
             emissions = run(vocab.encode(words))  # (batch, seq_len, num_labels)
             for b, k in enumerate(batch):

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from tagger.batching import length_batches
+
 MAX_WORD_PIECES = 16  # a longer "word" (a URL, a run of symbols) keeps its first pieces; it is labelled by its first
 OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on each side of a cut
 BATCH_PIECES = 16_384  # padded pieces per encoder call
@@ -159,17 +161,8 @@ class SubwordEncoder:
         windows, pieces = self.windows(sentences)
         out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in sentences]
         sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
-        batch: list[Window] = []
-        longest = 0
-        for k in sorted(range(len(windows)), key=sizes.__getitem__):  # by length: little padding
-            w, size = windows[k], sizes[k]
-            if batch and (len(batch) >= MAX_BATCH or max(longest, size) * (len(batch) + 1) > BATCH_PIECES):
-                self._score(batch, pieces, run, out)
-                batch, longest = [], 0
-            batch.append(w)
-            longest = max(longest, size)
-        if batch:
-            self._score(batch, pieces, run, out)
+        for batch in length_batches(sizes, MAX_BATCH, BATCH_PIECES):  # by length: little padding
+            self._score([windows[k] for k in batch], pieces, run, out)
         return out
 
     def _score(self, batch: list[Window], pieces: Sequence[Sequence[Sequence[int]]], run: RunFn,
