@@ -11,6 +11,7 @@ from safetensors import safe_open
 from tokenizers import Tokenizer
 
 from tagger.errors import TaggerError
+from train.trim import select_pieces
 
 
 def encoder_files(name_or_path: str) -> Path:
@@ -57,13 +58,7 @@ def build_piece_features(name_or_path: str, words: Iterable[str], top_k: int) ->
     if model.get("type") != "Unigram":
         raise TaggerError(f"{folder}: piece features need a Unigram (SentencePiece) tokenizer, not {model.get('type')}")
     vocab: list[list] = model["vocab"]
-    specials = {t["id"] for t in spec.get("added_tokens", [])} | {model.get("unk_id")}
-    full = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    unique = list(dict.fromkeys(words))
-    used = {i for enc in full.encode_batch(unique, add_special_tokens=False) for i in enc.ids}
-    by_score = sorted((i for i in range(len(vocab)) if i not in specials), key=lambda i: -vocab[i][1])
-    single = {i for i, (piece, _) in enumerate(vocab) if len(piece.removeprefix("▁")) <= 1}
-    keep = sorted((used | set(by_score[:top_k]) | single) - specials)
+    keep = select_pieces(spec, Tokenizer.from_file(str(folder / "tokenizer.json")), words, top_k)
     spec["model"] = {**model, "unk_id": 1, "vocab": [["<pad>", 0.0], ["<unk>", 0.0]] + [vocab[i] for i in keep]}
     spec["added_tokens"] = []
     spec["post_processor"] = None  # words are encoded alone, with no <s> </s>
