@@ -22,12 +22,13 @@ from tagger.atomic import atomic_path
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.features import CASES, LstmVocab
-from tagger.predict import EmitFn, Tagger, lstm_emitter, tag_with
+from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
 from train.bert import build_bert
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.loop import git_sha
+from train.recipes import bert_torch_emitter, crf_decoder, lstm_torch_emitter, torch_run
 from train.lstm import BiLSTMTagger
 
 OPSET = 17
@@ -77,12 +78,6 @@ class Exportable:
     atol: float
 
 
-def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Run the torch model on numpy inputs."""
-    with torch.no_grad():
-        return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).float().numpy()
-
-
 def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
     """The checkpoint's BiLSTM in eval mode, on the CPU, and its vocabulary."""
     config = TrainConfig.from_dict(checkpoint["config"])
@@ -97,15 +92,14 @@ def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
 def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
     """The BiLSTM-CRF: emissions per word; the CRF transitions travel in the header."""
     model, vocab = build_model(checkpoint)
-    crf = {k: getattr(model.crf, k).detach() for k in ("transitions", "start", "end")}
     return Exportable(
         model=model, input_names=vocab.input_names,
         dynamic_axes={name: LSTM_AXES[name] for name in [*vocab.input_names, OUTPUT]},
         encode=vocab.encode, valid=lambda inputs: inputs["word_ids"] != 0,
-        emit=lstm_emitter(vocab, lambda inputs: torch_run(model, inputs)),
-        decoder=Decoder(list(checkpoint["labels"]), *(crf[k].numpy() for k in ("transitions", "start", "end"))),
+        emit=lstm_torch_emitter(model, vocab), decoder=crf_decoder(model, list(checkpoint["labels"])),
         header={"vocab": checkpoint["vocab"], "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
-                "crf": {k: v.tolist() for k, v in crf.items()}, "max_length": None},
+                "crf": {k: getattr(model.crf, k).detach().tolist() for k in ("transitions", "start", "end")},
+                "max_length": None},
         atol=ATOL,
     )
 
@@ -113,7 +107,6 @@ def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
 def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
     """The BERT tagger: scores per piece; the tokenizer and window size travel in the header."""
     model, subwords = build_bert(checkpoint)
-    num_labels = len(checkpoint["labels"])
 
     def encode(sentences: list[list[str]]) -> dict[str, np.ndarray]:
         windows, pieces = subwords.windows(sentences)
@@ -123,8 +116,7 @@ def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
     return Exportable(
         model=model, input_names=["input_ids", "attention_mask"], dynamic_axes=BERT_AXES,
         encode=encode, valid=lambda inputs: inputs["attention_mask"] == 1,
-        emit=lambda sentences: subwords.emissions(
-            sentences, lambda ids, mask: torch_run(model, {"input_ids": ids, "attention_mask": mask}), num_labels),
+        emit=bert_torch_emitter(model, subwords, len(checkpoint["labels"])),
         decoder=Decoder(list(checkpoint["labels"])),
         header={"subwords": SubwordEncoder.compressed(checkpoint["vocab"]), "encoder": checkpoint.get("encoder", ""),
                 "casing": "cased: words go to the encoder's tokenizer as written",
@@ -176,16 +168,15 @@ def parity_batches(examples: list[list[str]], kind: str = "lstm") -> list[list[l
     return groups
 
 
-def check_parity(exportable: Exportable, labels: list[str], onnx_path: Path, examples: list[list[str]], kind: str) -> tuple[float, int]:
+def check_parity(exportable: Exportable, labels: list[str], onnx_path: Path, groups: list[list[list[str]]]) -> float:
     """Run torch and ORT on the same batches; raise ExportMismatchError on any difference.
 
     Returns:
-        (largest output difference, number of batches compared)
+        the largest output difference
     """
     artifact = load_artifact(onnx_path, device="cpu")
     runner = Tagger(artifact)
     max_diff = 0.0
-    groups = parity_batches(examples, kind)
     for batch in groups:
         inputs = exportable.encode(batch)
         expected = torch_run(exportable.model, inputs)
@@ -203,7 +194,7 @@ def check_parity(exportable: Exportable, labels: list[str], onnx_path: Path, exa
             raise ExportMismatchError(
                 f"export refused: tags from ONNX Runtime differ from torch's on a batch of {len(batch)}"
             )
-    return max_diff, len(groups)
+    return max_diff
 
 
 def writable_folder(out: Path) -> None:
@@ -263,12 +254,13 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
     exportable = EXPORTABLES[kind](checkpoint)
     labels = list(checkpoint["labels"])
     examples = [list(e) for e in checkpoint.get("examples", [])]
+    groups = parity_batches(examples, kind)
     header = header_of(checkpoint, exportable)
     quantized = None
     try:
         with atomic_path(out) as tmp:
-            write_graph(exportable, header, parity_batches(examples)[-2], tmp)
-            max_diff, compared = check_parity(exportable, labels, tmp, examples, kind)
+            write_graph(exportable, header, parity_batches(examples)[-2], tmp)  # all examples in one batch
+            max_diff = check_parity(exportable, labels, tmp, groups)
             if quantize:
                 from export.quantize import quantize_int8
 
@@ -277,5 +269,5 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
         raise TaggerError(
             f"{out}: cannot write the ONNX file ({err.strerror}); free some space or pass -o FILE elsewhere"
         ) from None
-    sentences = sum(len(b) for b in parity_batches(examples, kind))
-    return ExportReport(out, max_diff, exportable.atol, compared, sentences, out.stat().st_size, quantized)
+    sentences = sum(len(b) for b in groups)
+    return ExportReport(out, max_diff, exportable.atol, len(groups), sentences, out.stat().st_size, quantized)

@@ -201,13 +201,10 @@ def rebuild_model(checkpoint: dict) -> tuple[object, object]:
 
 def torch_tags(model, vocab, labels: list[str], words: list[list[str]]) -> list[list[str]]:  # noqa: ANN001
     """Tags of the torch BiLSTM, through the same emitter and decoder as ONNX inference."""
-    from export.onnx import torch_run
-    from tagger.decode import Decoder
-    from tagger.predict import lstm_emitter, tag_with
+    from tagger.predict import tag_with
+    from train.recipes import crf_decoder, lstm_torch_emitter
 
-    crf = model.crf
-    decoder = Decoder(labels, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))
-    return tag_with(lstm_emitter(vocab, lambda inputs: torch_run(model, inputs)), decoder, labels, words)
+    return tag_with(lstm_torch_emitter(model, vocab), crf_decoder(model, labels), labels, words)
 
 
 # --- the tiny BERT -----------------------------------------------------------------------------

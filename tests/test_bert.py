@@ -25,15 +25,10 @@ from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
 from train.bert import build_bert
 from train.checkpoint import load_checkpoint
+from train.recipes import bert_torch_emitter, torch_run
 from train.trim import trim_unigram
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
-
-
-def torch_emit(model, subwords: SubwordEncoder, num_labels: int):  # noqa: ANN001, ANN201
-    """Word scores by the torch model, through the same windows as inference."""
-    return lambda sentences: subwords.emissions(
-        sentences, lambda ids, mask: exporter.torch_run(model, {"input_ids": ids, "attention_mask": mask}), num_labels)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +50,7 @@ def test_overfits_and_reloads_from_plain_data(trained_bert: Trained, torch_bert)
     assert checkpoint["arch"] == "bert" and checkpoint["labels"] == LABELS
     assert {"vocab", "encoder_config", "state_dict", "config"} <= set(checkpoint)
     model, subwords = torch_bert
-    assert tag_with(torch_emit(model, subwords, len(LABELS)), Decoder(LABELS), LABELS, WORDS) == TAGS
+    assert tag_with(bert_torch_emitter(model, subwords, len(LABELS)), Decoder(LABELS), LABELS, WORDS) == TAGS
     assert trained_bert.result.validation_f1 == 1.0
     assert (trained_bert.out / "best_bert_curves.png").is_file()
     assert "fp32 training" in trained_bert.log
@@ -79,7 +74,7 @@ def test_exported_graph_matches_torch_on_batches(exported_bert: Path, torch_bert
     windows, pieces = subwords.windows(batch)
     ids, mask, _ = subwords.batch_inputs(windows, pieces)
     (got,) = session.run(["emissions"], {"input_ids": ids, "attention_mask": mask})
-    want = exporter.torch_run(model, {"input_ids": ids, "attention_mask": mask})
+    want = torch_run(model, {"input_ids": ids, "attention_mask": mask})
     assert got.shape == (len(batch), ids.shape[1], len(LABELS))
     assert np.abs(got - want)[mask == 1].max() < 1e-4
 
@@ -163,7 +158,7 @@ def test_a_2000_word_sentence_is_windowed_and_merged_never_truncated(bert_tagger
     (scores,) = bert_tagger.emit([long])
     for w in windows:
         ids, mask, firsts = subwords.batch_inputs([w], pieces)
-        alone = exporter.torch_run(model, {"input_ids": ids, "attention_mask": mask})[0]
+        alone = torch_run(model, {"input_ids": ids, "attention_mask": mask})[0]
         kept = firsts[0][w.keep_start - w.start : w.keep_end - w.start]
         assert np.allclose(scores[w.keep_start : w.keep_end], alone[kept], atol=1e-4)
 

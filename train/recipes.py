@@ -24,7 +24,7 @@ from train.pieces import build_piece_features
 from train.vocab import build_vocab
 
 IGNORE = -100  # cross-entropy ignores this label: pieces after a word's first, <s>, </s>, padding
-EVAL_BATCH_PIECES = 8192
+CPU = torch.device("cpu")
 
 
 @dataclass
@@ -57,6 +57,32 @@ def length_grouped(items: Sequence[Any], lengths: Sequence[int], batch_size: int
     return chunks
 
 
+def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray], device: torch.device = CPU) -> np.ndarray:
+    """The model's float32 scores for numpy inputs (no gradients)."""
+    with torch.no_grad():
+        return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
+
+
+def crf_decoder(model: BiLSTMTagger, labels: list[str]) -> Decoder:
+    """The numpy decoder inference uses, with the model's current CRF scores."""
+    crf = model.crf
+    return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
+
+
+def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> EmitFn:
+    """Word scores by the torch BiLSTM, pieced as ONNX inference pieces them."""
+    return lstm_emitter(vocab, lambda inputs: torch_run(model, inputs, device))
+
+
+def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int, device: torch.device = CPU) -> EmitFn:
+    """Word scores by the torch BERT tagger, through the same windows as ONNX inference."""
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return torch_run(model, {"input_ids": input_ids, "attention_mask": attention_mask}, device)
+
+    return lambda sentences: subwords.emissions(sentences, run, num_labels)
+
+
 # --- BiLSTM-CRF ---------------------------------------------------------------------------------
 
 
@@ -86,19 +112,11 @@ def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
             label_ids[b, : len(sentence.tags)] = torch.tensor([label_index[t] for t in sentence.tags])
         return model.loss(model(**inputs), label_ids.to(device), inputs["word_ids"] != 0)
 
-    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.no_grad():
-            return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
-
-    def decoder() -> Decoder:
-        crf = model.crf
-        return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
-
     lengths = [len(s.words) for s in train_set]
     return Recipe(
         model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=False,
         plan=lambda rng: length_grouped(train_set, lengths, config.batch_size, rng),
-        loss=loss, emitter=lambda: lstm_emitter(vocab, run), decoder=decoder,
+        loss=loss, emitter=lambda: lstm_torch_emitter(model, vocab, device), decoder=lambda: crf_decoder(model, labels),
         checkpoint={"vocab": vocab.to_json()},
         summary=f"{len(vocab.words)} words, {len(vocab.chars)} chars"
         + (f", {table.shape[0]} pretrained pieces" if table is not None else ""),
@@ -159,16 +177,11 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=dtype)
 
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        # Scored in fp32, as ONNX Runtime will score the exported model: the numbers agree.
-        with torch.no_grad():
-            return model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)).float().cpu().numpy()
-
     num_labels = len(labels)
     return Recipe(
         model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=True,
         plan=lambda rng: length_grouped(windows, sizes, config.batch_size, rng),
-        loss=loss, emitter=lambda: lambda sentences: subwords.emissions(sentences, run, num_labels),
+        loss=loss, emitter=lambda: bert_torch_emitter(model, subwords, num_labels, device),  # fp32, as ORT scores
         decoder=lambda: Decoder(labels),  # constrained decoding: only valid IOB2 paths
         checkpoint={"vocab": subwords.to_json(), "encoder_config": encoder_config_json(encoder),
                     "encoder": config.encoder},
