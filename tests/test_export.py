@@ -217,21 +217,19 @@ def test_header_missing_a_required_key(exported: Path, tmp_path: Path, key: str)
         load_artifact(path, device="cpu")
 
 
-def test_unknown_kind(exported: Path, tmp_path: Path) -> None:
-    path = with_header(exported, tmp_path / "odd.onnx", lambda header: {**header, "kind": "crf-only"})
-    with pytest.raises(ArtifactError, match="unknown model kind 'crf-only'.*lstm"):
-        load_artifact(path, device="cpu")
-
-
-def test_labels_do_not_match_the_output_size(exported: Path, tmp_path: Path) -> None:
-    path = with_header(exported, tmp_path / "short.onnx", lambda header: {**header, "labels": header["labels"][:-2]})
-    with pytest.raises(ArtifactError, match=f"scores {len(LABELS)} labels but the header lists {len(LABELS) - 2}"):
-        load_artifact(path, device="cpu")
-
-
-def test_output_name_not_in_the_graph(exported: Path, tmp_path: Path) -> None:
-    path = with_header(exported, tmp_path / "renamed.onnx", lambda header: {**header, "output": "logits"})
-    with pytest.raises(ArtifactError, match="no output 'logits'"):
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda header: {**header, "kind": "crf-only"}, "unknown model kind 'crf-only'.*lstm"),
+        (lambda header: {**header, "labels": header["labels"][:-2]},
+         f"scores {len(LABELS)} labels but the header lists {len(LABELS) - 2}"),
+        (lambda header: {**header, "output": "logits"}, "no output 'logits'"),
+    ],
+    ids=["unknown kind", "labels do not match the output size", "output name not in the graph"],
+)
+def test_inconsistent_header_is_refused(exported: Path, tmp_path: Path, edit, expected: str) -> None:  # noqa: ANN001
+    path = with_header(exported, tmp_path / "edited.onnx", edit)
+    with pytest.raises(ArtifactError, match=expected):
         load_artifact(path, device="cpu")
 
 
