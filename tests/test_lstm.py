@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, torch_tags
+from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, tiny_config, torch_tags, train_tiny
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
@@ -53,6 +53,33 @@ def test_training_writes_checkpoint_curves_metrics_and_config(trained: Trained) 
     assert TrainConfig.from_dict(config) == trained.config
     # Atomic writes leave no temporary files behind.
     assert not [p.name for p in trained.out.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+@pytest.mark.parametrize("on_validation", [False, True], ids=["held-out", "train-on-validation"])
+def test_train_on_validation_runs_every_epoch_and_keeps_the_last(
+    session_corpus: Path, tmp_path: Path, on_validation: bool
+) -> None:
+    """A learning rate too small to change any tag keeps validation F1 flat: patience 1 stops a
+    held-out run at epoch 2 with epoch 1 kept; trained on validation, all epochs run, the last is kept."""
+    config = tiny_config(session_corpus, tmp_path, epochs=3, patience=1, lr=1e-12, train_on_validation=on_validation)
+    run = train_tiny(config, tmp_path)
+    metrics = json.loads((tmp_path / "best_lstm.metrics.json").read_text(encoding="utf-8"))
+    assert (run.result.best_epoch, len(metrics["history"]["val_f1"])) == ((3, 3) if on_validation else (1, 2))
+    data = load_checkpoint(run.checkpoint)["data"]
+    sizes = data["sentences"]
+    assert sizes["train"] == len(WORDS) + (sizes["validation"] if on_validation else 0)
+    assert data["validation_held_out"] is not on_validation
+    assert ("(seen in training)" in run.log) is on_validation
+
+
+def test_train_on_validation_is_a_flag_of_the_cli() -> None:
+    from click.testing import CliRunner
+
+    from train.cli import train
+
+    result = CliRunner().invoke(train, ["--help"])
+    assert result.exit_code == 0
+    assert "--train-on-validation " in result.output and "--train-on-validation BOOLEAN" not in result.output
 
 
 # --- the CRF loss ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import click
 from train.config import ARCHS, LANGS, PRECISIONS, TrainConfig
 
 CHOICES = {"arch": ARCHS, "lang": LANGS, "device": ("auto", "cpu", "cuda"), "precision": PRECISIONS}
-TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
+TYPES: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -21,9 +21,10 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
         kind: Any = click.Choice(CHOICES[f.name]) if f.name in CHOICES else TYPES[str(f.type)]
         if f.name == "data":
             kind = click.Path(exists=True, file_okay=False)
+        flag = kind is bool  # a bool field is an on/off switch: --train-on-validation
         command = click.option(
-            f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default,
-            show_default=default is not None, help=f.metadata.get("help"),
+            f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default, is_flag=flag,
+            show_default=default is not None and not flag, help=f.metadata.get("help"),
         )(command)
     return command
 

@@ -57,6 +57,7 @@ class TrainConfig:
     warmup: float = opt(0.1, "bert: fraction of the steps over which the learning rate rises to its peak")
     precision: str = opt("auto", "bert: auto (bf16 autocast where the CPU or GPU runs it natively, else fp32) | fp32 | bf16")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
+    train_on_validation: bool = opt(False, "also train on the validation split, for exactly --epochs epochs, and keep the last epoch (no early stopping: validation is then seen, not held out); for a final model once the epochs were chosen on a held-out run")
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

@@ -100,6 +100,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
     test_set = to_sentences(corpus["test"], labels)
     if not train_set or not val_set:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
+    if config.train_on_validation:
+        train_set = train_set + val_set  # validation F1 below is then a training-fit figure, not a held-out one
     recipe = RECIPES[config.arch](config, train_set, labels, device)
     model = recipe.model
     path = out / f"best_{config.arch}.pth"
@@ -117,13 +119,15 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
             "source": str(folder) if folder else f"hf:{corpus_info.hub_name}",
             "license": corpus_info.license,
             "sentences": {"train": len(train_set), "validation": len(val_set), "test": len(test_set)},
+            "validation_held_out": not config.train_on_validation,
         },
         "git_sha": git_sha(),
         "torch_version": str(torch.__version__),
     }
     console.print(
         f"[bold]train[/] {config.arch} on {corpus_info.hub_name} ({len(train_set)} train /"
-        f" {len(val_set)} validation sentences), {recipe.summary},"
+        f" {len(val_set)} validation sentences{', validation included in train' if config.train_on_validation else ''}),"
+        f" {recipe.summary},"
         f" {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trained parameters, device {device}"
     )
     rng = random.Random(config.seed)
@@ -160,7 +164,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
                 report = evaluate_model(recipe, labels, val_set)
                 losses.append(total / len(plan))
                 val_f1s.append(report.micro.f1)
-                improved = report.micro.f1 > best_f1
+                # Trained on validation, its F1 cannot pick an epoch: the last one (end of the schedule) is kept.
+                improved = report.micro.f1 > best_f1 or config.train_on_validation
                 if improved:
                     best_f1, best_epoch, stale = report.micro.f1, epoch, 0
                     save_checkpoint(path, {**base, "state_dict": cpu_state(model),
@@ -172,7 +177,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
                     f"  lr {lr:.2e}  {time.monotonic() - started:5.1f}s"
                     + ("  [green]★ saved[/]" if improved else "")
                 )
-                if stale >= config.patience:
+                if stale >= config.patience and not config.train_on_validation:
                     console.print(f"no better validation F1 for {config.patience} epochs: stopping")
                     break
     except KeyboardInterrupt:
@@ -203,7 +208,8 @@ def finish(path: Path, base: dict[str, Any], recipe: Recipe, labels: list[str], 
                            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     write_text_atomic(path.with_suffix(".metrics.json"), [json.dumps(metrics, indent=2)])
     write_text_atomic(path.with_suffix(".config.json"), [json.dumps(base["config"], indent=2)])
-    console.print(f"best epoch {best_epoch}: validation F1 {validation.micro.f1:.4f}"
+    seen = "" if base["data"].get("validation_held_out", True) else " (seen in training)"
+    console.print(f"{'last' if seen else 'best'} epoch {best_epoch}: validation F1 {validation.micro.f1:.4f}{seen}"
                   + (f", test F1 {test.micro.f1:.4f}" if test else "") + f"; checkpoint {path}")
     return TrainResult(path, best_epoch, validation.micro.f1, test, False)
 
