@@ -14,7 +14,26 @@ from tagger.predict import Tagger
 
 # Static INT8 (calibrated activations) has been seen to wreck NER models; dynamic quantisation
 # stores weights in INT8 and quantises activations per call from their observed range.
-METHOD = "onnxruntime dynamic quantisation, INT8 weights (MatMul, Gather), per channel"
+METHOD = "onnxruntime dynamic quantisation, INT8 weights (MatMul, Gather, LSTM), per channel"
+OP_TYPES = ["MatMul", "Gather", "LSTM"]
+
+
+def widen_gathered_tables(source: Path, target: Path) -> None:
+    """Copy `source` to `target` with float16 lookup tables (the BiLSTM's piece table) widened to float32.
+
+    The quantiser gives a float16 table a float16 scale, which ONNX Runtime refuses to load;
+    from float32 the table quantises to INT8 like any other (and the Cast after it becomes a no-op).
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    gathered = {node.input[0] for node in model.graph.node if node.op_type == "Gather"}
+    for init in model.graph.initializer:
+        if init.name in gathered and init.data_type == onnx.TensorProto.FLOAT16:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float32), init.name))
+    onnx.save(model, str(target))
 
 
 def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
@@ -38,9 +57,11 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     gold = load_split(lang, "test", test_data(checkpoint, data))
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
+    wide = path.with_name(path.name + ".fp32")
     try:
         logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
-        quantize_dynamic(str(path), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"],
+        widen_gathered_tables(path, wide)
+        quantize_dynamic(str(wide), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=OP_TYPES,
                          per_channel=True)
         after = evaluate(Tagger(load_artifact(int8, device="cpu")), gold)
         info = {
@@ -54,4 +75,5 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
         os.replace(int8, path)
     finally:
         int8.unlink(missing_ok=True)
+        wide.unlink(missing_ok=True)
     return info

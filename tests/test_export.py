@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import export.onnx as exporter
-from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, torch_tags
+from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, tiny_config, torch_tags, train_tiny
 from tagger import predict as predict_module
 from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
 from tagger.conll import Sentence
@@ -237,3 +237,28 @@ def test_a_valid_edited_copy_still_loads(exported: Path, tmp_path: Path) -> None
     """The editing helper itself keeps a file loadable, so the failures above come from the edits."""
     path = with_header(exported, tmp_path / "same.onnx", lambda header: header)
     assert Tagger(load_artifact(path, device="cpu")).tag(WORDS) == TAGS
+
+
+def test_bilstm_with_piece_features_exports_and_quantizes_to_int8(
+    session_corpus: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    """The float16 piece table passes the parity check, and INT8 quantises it and both LSTM directions.
+
+    The quantiser gives a float16 table a float16 scale, which ONNX Runtime refuses to load: the
+    table is widened to float32 first, and the file must load and tag.
+    """
+    run = train_tiny(tiny_config(session_corpus, tmp_path, pieces=str(tiny_encoder), piece_top_k=10), tmp_path)
+    fp32 = exporter.export_checkpoint(run.checkpoint, tmp_path / "fp32.onnx")
+    assert {i.name: i.data_type for i in onnx.load(str(fp32.path)).graph.initializer}["piece_table"] == onnx.TensorProto.FLOAT16
+    int8 = exporter.export_checkpoint(run.checkpoint, tmp_path / "int8.onnx", quantize="int8", data=str(session_corpus))
+    graph = onnx.load(str(int8.path)).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("DynamicQuantizeLSTM") == 2 and "LSTM" not in ops  # forward and backward, one layer
+    types = {i.name: i.data_type for i in graph.initializer}
+    eight_bit = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    assert types["piece_table_quantized"] in eight_bit and "piece_table" not in types
+    assert int8.size_bytes < fp32.size_bytes  # the tiny header (vocabulary, tokenizer) is most of either file
+    assert int8.quantized is not None and int8.quantized["test_f1_fp32"] == 1.0
+    assert int8.quantized["test_f1_int8"] >= 0.9
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == ["fp32.onnx", "int8.onnx"]
+    assert [len(t) for t in Tagger(load_artifact(int8.path, device="cpu")).tag(WORDS)] == [len(w) for w in WORDS]
