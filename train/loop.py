@@ -164,7 +164,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
                 report = evaluate_model(recipe, labels, val_set)
                 losses.append(total / len(plan))
                 val_f1s.append(report.micro.f1)
-                # Trained on validation, its F1 cannot pick an epoch: the last one (end of the schedule) is kept.
+                # Trained on validation, its F1 cannot pick an epoch: every epoch is kept over the last, so the
+                # final one (end of the schedule) stays and patience never runs out.
                 improved = report.micro.f1 > best_f1 or config.train_on_validation
                 if improved:
                     best_f1, best_epoch, stale = report.micro.f1, epoch, 0
@@ -177,7 +178,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
                     f"  lr {lr:.2e}  {time.monotonic() - started:5.1f}s"
                     + ("  [green]★ saved[/]" if improved else "")
                 )
-                if stale >= config.patience and not config.train_on_validation:
+                if stale >= config.patience:
                     console.print(f"no better validation F1 for {config.patience} epochs: stopping")
                     break
     except KeyboardInterrupt:
