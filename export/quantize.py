@@ -18,8 +18,8 @@ METHOD = "onnxruntime dynamic quantisation, INT8 weights (MatMul, Gather, LSTM),
 OP_TYPES = ["MatMul", "Gather", "LSTM"]
 
 
-def widen_gathered_tables(source: Path, target: Path) -> None:
-    """Copy `source` to `target` with float16 lookup tables (the BiLSTM's piece table) widened to float32.
+def widened_graph(path: Path) -> Any:
+    """The graph at `path`, loaded (an onnx.ModelProto), with float16 lookup tables (the BiLSTM's piece table) widened to float32.
 
     The quantiser gives a float16 table a float16 scale, which ONNX Runtime refuses to load;
     from float32 the table quantises to INT8 like any other (and the Cast after it becomes a no-op).
@@ -28,12 +28,12 @@ def widen_gathered_tables(source: Path, target: Path) -> None:
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(source))
+    model = onnx.load(str(path))
     gathered = {node.input[0] for node in model.graph.node if node.op_type == "Gather"}
     for init in model.graph.initializer:
         if init.name in gathered and init.data_type == onnx.TensorProto.FLOAT16:
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float32), init.name))
-    onnx.save(model, str(target))
+    return model
 
 
 def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
@@ -57,11 +57,9 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     gold = load_split(lang, "test", test_data(checkpoint, data))
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
-    wide = path.with_name(path.name + ".fp32")
     try:
         logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
-        widen_gathered_tables(path, wide)
-        quantize_dynamic(str(wide), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=OP_TYPES,
+        quantize_dynamic(widened_graph(path), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=OP_TYPES,
                          per_channel=True)
         after = evaluate(Tagger(load_artifact(int8, device="cpu")), gold)
         info = {
@@ -75,5 +73,4 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
         os.replace(int8, path)
     finally:
         int8.unlink(missing_ok=True)
-        wide.unlink(missing_ok=True)
     return info
