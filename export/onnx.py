@@ -24,22 +24,26 @@ from tagger.errors import TaggerError
 from tagger.features import CASES, LstmVocab
 from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
-from train.bert import build_bert
+from train.bert import build_bert, encoder_from_config
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
+from train.context import ContextEncoder, parse_layers
 from train.loop import git_sha
 from train.recipes import bert_torch_emitter, crf_decoder, lstm_torch_emitter, torch_run
 from train.lstm import BiLSTMTagger
 
 OPSET = 17
 ATOL = 1e-4  # BiLSTM: largest allowed |torch - ORT| emission difference at real words
-ATOL_BERT = 1e-3  # BERT: twelve layers of float32 sums in another order drift further
+ATOL_BERT = 1e-3  # BERT (and a BiLSTM over a frozen encoder): layers of float32 sums in another order drift further
 OUTPUT = "emissions"
 LSTM_AXES = {
     "word_ids": {0: "batch", 1: "seq_len"},
     "case_ids": {0: "batch", 1: "seq_len"},
     "char_ids": {0: "batch", 1: "seq_len", 2: "word_len"},
     "piece_ids": {0: "batch", 1: "seq_len", 2: "pieces"},
+    "input_ids": {0: "windows", 1: "window_pieces"},
+    "attention_mask": {0: "windows", 1: "window_pieces"},
+    "word_index": {0: "batch", 1: "seq_len"},
     OUTPUT: {0: "batch", 1: "seq_len"},
 }
 BERT_AXES = {"input_ids": {0: "batch", 1: "pieces"}, "attention_mask": {0: "batch", 1: "pieces"},
@@ -83,8 +87,11 @@ def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
     config = TrainConfig.from_dict(checkpoint["config"])
     vocab = LstmVocab.from_json(checkpoint["vocab"])
     table = checkpoint["state_dict"].get("piece_table")
+    context = None
+    if config.context != "none":  # the encoder's shape from its stored config; weights from the state dict
+        context = ContextEncoder(encoder_from_config(checkpoint["encoder_config"]), parse_layers(config.context_layers))
     model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]),
-                         None if table is None else tuple(table.shape))
+                         None if table is None else tuple(table.shape), context)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), vocab
 
@@ -92,15 +99,21 @@ def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
 def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
     """The BiLSTM-CRF: emissions per word; the CRF transitions travel in the header."""
     model, vocab = build_model(checkpoint)
+    stored = dict(checkpoint["vocab"])
+    context = {}
+    if vocab.context:
+        stored["context"] = SubwordEncoder.compressed(vocab.context)
+        context = {"encoder": checkpoint.get("encoder", ""), "context_layers": model.context.layers,
+                   "max_length": None, "window": vocab.context["max_pieces"]}
     return Exportable(
         model=model, input_names=vocab.input_names,
         dynamic_axes={name: LSTM_AXES[name] for name in [*vocab.input_names, OUTPUT]},
         encode=vocab.encode, valid=lambda inputs: inputs["word_ids"] != 0,
         emit=lstm_torch_emitter(model, vocab), decoder=crf_decoder(model, list(checkpoint["labels"])),
-        header={"vocab": checkpoint["vocab"], "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
+        header={"vocab": stored, "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
                 "crf": {k: getattr(model.crf, k).detach().tolist() for k in ("transitions", "start", "end")},
-                "max_length": None},
-        atol=ATOL,
+                "max_length": None, **context},
+        atol=ATOL_BERT if vocab.context else ATOL,
     )
 
 
@@ -155,14 +168,15 @@ def header_of(checkpoint: dict[str, Any], exportable: Exportable) -> dict[str, A
     }
 
 
-def parity_batches(examples: list[list[str]], kind: str = "lstm") -> list[list[list[str]]]:
+def parity_batches(examples: list[list[str]], windowed: bool = False) -> list[list[list[str]]]:
     """Batches of several sizes and lengths: each sentence alone, all together, and mixed pairs.
 
-    For BERT one more sentence is longer than a window, so window merging is compared too.
+    For a model that reads encoder windows one more sentence is longer than a window, so
+    window merging is compared too.
     """
     examples = [e for e in examples if e] or [["Київ"], ["a", "b", "c"]]
     groups = [[e] for e in examples] + [examples, examples[::-1][:2]]
-    if kind == "bert":
+    if windowed:
         long = [w for _ in range(12) for e in examples for w in e][:1200]
         groups.append([long, examples[0]])
     return groups
@@ -219,8 +233,8 @@ def write_graph(exportable: Exportable, header: dict[str, Any], sample: list[lis
         # exports these graphs in seconds, and the parity check proves the result.
         for category in (DeprecationWarning, FutureWarning, UserWarning, torch.jit.TracerWarning):
             warnings.simplefilter("ignore", category=category)
-        torch.onnx.export(
-            exportable.model, tuple(torch.from_numpy(inputs[k]) for k in exportable.input_names), str(path),
+        torch.onnx.export(  # by keyword: which optional inputs a BiLSTM has varies
+            exportable.model, (), str(path), kwargs={k: torch.from_numpy(inputs[k]) for k in exportable.input_names},
             input_names=exportable.input_names, output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
             dynamic_axes=exportable.dynamic_axes,
         )
@@ -254,7 +268,7 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
     exportable = EXPORTABLES[kind](checkpoint)
     labels = list(checkpoint["labels"])
     examples = [list(e) for e in checkpoint.get("examples", [])]
-    groups = parity_batches(examples, kind)
+    groups = parity_batches(examples, windowed=kind == "bert" or "input_ids" in exportable.input_names)
     header = header_of(checkpoint, exportable)
     quantized = None
     try:

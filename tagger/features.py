@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tagger.pieces import PieceEncoder
+from tagger.subwords import SubwordEncoder
 
 PAD, UNK = 0, 1  # ids 0 and 1 of both vocabularies
 SPECIALS = ["<pad>", "<unk>"]
@@ -51,6 +52,7 @@ class LstmVocab:
     max_word_chars: int = 20
     pieces_tokenizer: str | None = None  # JSON of a trimmed fast tokenizer; None: no piece input
     max_word_pieces: int = 8  # longer words keep their first and last pieces
+    context: dict[str, object] | None = None  # SubwordEncoder data of a frozen context encoder; None: none
 
     def __post_init__(self) -> None:
         # Specials are ids, never words: a text containing "<pad>" must not read as padding.
@@ -58,11 +60,13 @@ class LstmVocab:
         object.__setattr__(self, "_char_ids", {c: i for i, c in enumerate(self.chars)})
         encoder = PieceEncoder(self.pieces_tokenizer, self.max_word_pieces) if self.pieces_tokenizer else None
         object.__setattr__(self, "_pieces", encoder)
+        object.__setattr__(self, "_context", SubwordEncoder.from_json(self.context) if self.context else None)
 
     @property
     def input_names(self) -> list[str]:
         """Names of the model inputs that `encode` returns, in the model's argument order."""
-        return ["word_ids", "case_ids", "char_ids"] + (["piece_ids"] if self.pieces_tokenizer else [])
+        return (["word_ids", "case_ids", "char_ids"] + (["piece_ids"] if self.pieces_tokenizer else [])
+                + (["input_ids", "attention_mask", "word_index"] if self.context else []))
 
     def word_id(self, word: str) -> int:
         """Id of a word's vocabulary key, UNK if unseen."""
@@ -73,7 +77,8 @@ class LstmVocab:
 
         Returns:
             word_ids (batch, seq_len), case_ids (batch, seq_len), char_ids (batch, seq_len, word_len),
-            and with a piece tokenizer piece_ids (batch, seq_len, pieces).
+            with a piece tokenizer piece_ids (batch, seq_len, pieces), and with a context
+            encoder its windows: input_ids, attention_mask (windows, pieces), word_index (batch, seq_len).
         """
         batch = len(sentences)
         seq_len = max((len(s) for s in sentences), default=0)
@@ -91,6 +96,9 @@ class LstmVocab:
         inputs = {"word_ids": word_ids, "case_ids": case_ids, "char_ids": char_ids}
         if self._pieces is not None:  # type: ignore[attr-defined]
             inputs["piece_ids"] = self._pieces.encode(sentences)  # type: ignore[attr-defined]
+        if self._context is not None:  # type: ignore[attr-defined]
+            windows = self._context.word_positions(sentences)  # type: ignore[attr-defined]
+            inputs.update(zip(("input_ids", "attention_mask", "word_index"), windows))
         return inputs
 
     def to_json(self) -> dict[str, object]:
@@ -101,6 +109,7 @@ class LstmVocab:
             "max_word_chars": self.max_word_chars,
             "pieces_tokenizer": self.pieces_tokenizer,
             "max_word_pieces": self.max_word_pieces,
+            "context": self.context,
         }
 
     @classmethod
@@ -112,4 +121,5 @@ class LstmVocab:
             int(data["max_word_chars"]),  # type: ignore[call-overload]
             data.get("pieces_tokenizer"),  # type: ignore[arg-type]
             int(data.get("max_word_pieces", 8)),  # type: ignore[call-overload]
+            data.get("context"),  # type: ignore[arg-type]
         )

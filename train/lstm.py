@@ -1,4 +1,5 @@
-"""The BiLSTM-CRF tagger: word + casing + character-CNN features, a BiLSTM, emission scores."""
+"""The BiLSTM-CRF tagger: word + casing + character-CNN features (optionally pretrained piece
+embeddings and a frozen encoder's contextual features), a BiLSTM, emission scores."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from train.config import TrainConfig
+from train.context import ContextEncoder
 from train.crf import CRF
 
 NUM_CASES = 6  # len(tagger.features.CASES)
@@ -73,7 +75,7 @@ class BiLSTMTagger(nn.Module):
 
     def __init__(
         self, config: TrainConfig, num_words: int, num_chars: int, num_labels: int,
-        piece_shape: tuple[int, int] | None = None,
+        piece_shape: tuple[int, int] | None = None, context: ContextEncoder | None = None,
     ) -> None:
         super().__init__()
         self.word_dropout = config.word_dropout
@@ -86,6 +88,13 @@ class BiLSTMTagger(nn.Module):
             # Frozen pretrained piece embeddings (fp16 halves the file); filled by the trainer.
             self.register_buffer("piece_table", torch.zeros(piece_shape, dtype=torch.float16))
             features += piece_shape[1]
+        self.context = context
+        if context is not None:
+            layers, hidden = context.shape
+            # A learned softmax mix of the layers read, times a scale (ELMo's scalar mix).
+            self.mix = nn.Parameter(torch.zeros(layers))
+            self.gamma = nn.Parameter(torch.ones(1))
+            features += hidden
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = BiLSTM(features, config.hidden, config.layers, config.dropout)
         self.scores = nn.Linear(2 * config.hidden, num_labels)
@@ -93,9 +102,15 @@ class BiLSTMTagger(nn.Module):
 
     def forward(
         self, word_ids: torch.Tensor, case_ids: torch.Tensor, char_ids: torch.Tensor,
-        piece_ids: torch.Tensor | None = None,
+        piece_ids: torch.Tensor | None = None, input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None, word_index: torch.Tensor | None = None,
+        context_states: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Emission scores (batch, seq_len, num_labels); word id 0 marks padding."""
+        """Emission scores (batch, seq_len, num_labels); word id 0 marks padding.
+
+        A model with a context encoder reads its windows (input_ids, attention_mask, word_index),
+        or, in training, their features computed once beforehand (context_states).
+        """
         lengths = (word_ids != 0).sum(dim=1)  # (batch,)
         if self.training and self.word_dropout > 0:
             # Replace known words by <unk> at random, so the <unk> vector learns to serve.
@@ -109,6 +124,13 @@ class BiLSTMTagger(nn.Module):
             vectors = F.embedding(piece_ids, self.piece_table).float()  # (batch, seq_len, pieces, dim)
             count = present.sum(2).clamp(min=1)  # (batch, seq_len, 1)
             parts.append((vectors * present).sum(2) / count)  # mean over a word's pieces
+        if self.context is not None:
+            if context_states is None:
+                if input_ids is None or attention_mask is None or word_index is None:
+                    raise ValueError("this model reads encoder windows; the vocabulary must have a context tokenizer")
+                context_states = self.context(input_ids, attention_mask, word_index)
+            weights = torch.softmax(self.mix, dim=0)[:, None]  # (layers, 1)
+            parts.append((context_states.float() * weights).sum(2) * self.gamma)  # (batch, seq_len, hidden)
         x = torch.cat(parts, dim=-1)
         x = self.lstm(self.dropout(x), lengths)  # (batch, seq_len, 2 * hidden)
         return self.scores(self.dropout(x))  # (batch, seq_len, num_labels)

@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from tagger.batching import length_batches
 from tagger.conll import Sentence
 from tagger.decode import Decoder
 from tagger.features import LstmVocab
-from tagger.predict import EmitFn, lstm_emitter
+from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn, lstm_emitter
 from tagger.subwords import SubwordEncoder, Window
 from train.bert import BertTagger, encoder_config_json, pretrained
 from train.config import TrainConfig
+from train.context import ContextEncoder, parse_layers
 from train.lstm import BiLSTMTagger
 from train.pieces import build_piece_features
 from train.vocab import build_vocab
@@ -85,6 +87,26 @@ def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: 
 
 # --- BiLSTM-CRF ---------------------------------------------------------------------------------
 
+CONTEXT_INPUTS = ("input_ids", "attention_mask", "word_index")
+
+
+def context_features(model: BiLSTMTagger, vocab: LstmVocab, sentences: Sequence[Sentence],
+                     device: torch.device) -> list[torch.Tensor]:
+    """Each sentence's frozen-encoder features (words, layers, hidden), fp16 on the CPU.
+
+    The encoder never changes in training, so its features are computed once, not every epoch.
+    """
+    assert model.context is not None
+    lengths = [len(s.words) for s in sentences]
+    out: list[torch.Tensor] = [torch.empty(0)] * len(sentences)
+    with torch.no_grad():
+        for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):
+            inputs = vocab.encode([sentences[k].words for k in batch])
+            states = model.context(*(torch.from_numpy(inputs[k]).to(device) for k in CONTEXT_INPUTS))
+            for b, k in enumerate(batch):
+                out[k] = states[b, : lengths[k]].half().cpu()
+    return out
+
 
 def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
     """Word/char vocabularies, the BiLSTM-CRF, Adam with per-epoch decay."""
@@ -95,31 +117,53 @@ def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
             config.pieces, (w for s in train_set for w in s.words), config.piece_top_k
         )
         vocab = replace(vocab, pieces_tokenizer=tokenizer_json, max_word_pieces=config.max_word_pieces)
+    context = None
+    if config.context != "none":
+        # Dropout 0: the encoder is frozen and its features are computed once. A frozen encoder
+        # cannot adapt to words segmented unlike in pretraining, so the kept pieces are the
+        # training words' script (fine-tuned BERT keeps the plain top_k its shipped models used).
+        encoder, subwords = pretrained(config.context, (w for s in train_set for w in s.words), config.vocab_top_k,
+                                       0.0, config.max_pieces, in_alphabet=True)
+        context = ContextEncoder(encoder, parse_layers(config.context_layers))
+        vocab = replace(vocab, context=subwords.to_json())
     label_index = {t: i for i, t in enumerate(labels)}
     model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels),
-                         None if table is None else (table.shape[0], table.shape[1]))
+                         None if table is None else (table.shape[0], table.shape[1]), context)
     if table is not None:
         model.piece_table.copy_(table)
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    states = context_features(model, vocab, train_set, device) if context is not None else None
+    trainable = [p for p in model.parameters() if p.requires_grad]  # not the frozen encoder
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
 
-    def loss(batch: list[Sentence]) -> torch.Tensor:
-        inputs = {k: torch.from_numpy(v).to(device) for k, v in vocab.encode([s.words for s in batch]).items()}
+    def loss(batch: list[int]) -> torch.Tensor:
+        sentences = [train_set[k] for k in batch]
+        encoded = vocab.encode([s.words for s in sentences])
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in encoded.items() if k not in CONTEXT_INPUTS}
         seq_len = inputs["word_ids"].shape[1]
+        if states is not None:  # the precomputed features, padded like the words
+            padded = torch.zeros((len(batch), seq_len, *states[batch[0]].shape[1:]), dtype=torch.float16)
+            for b, k in enumerate(batch):
+                padded[b, : len(states[k])] = states[k]
+            inputs["context_states"] = padded.to(device)
         label_ids = torch.zeros((len(batch), seq_len), dtype=torch.long)
-        for b, sentence in enumerate(batch):
+        for b, sentence in enumerate(sentences):
             label_ids[b, : len(sentence.tags)] = torch.tensor([label_index[t] for t in sentence.tags])
         return model.loss(model(**inputs), label_ids.to(device), inputs["word_ids"] != 0)
 
     lengths = [len(s.words) for s in train_set]
+    indices = list(range(len(train_set)))
+    extra: dict[str, Any] = {} if context is None else {"encoder_config": encoder_config_json(context.encoder),
+                                                         "encoder": config.context}
     return Recipe(
         model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=False,
-        plan=lambda rng: length_grouped(train_set, lengths, config.batch_size, rng),
+        plan=lambda rng: length_grouped(indices, lengths, config.batch_size, rng),
         loss=loss, emitter=lambda: lstm_torch_emitter(model, vocab, device), decoder=lambda: crf_decoder(model, labels),
-        checkpoint={"vocab": vocab.to_json()},
+        checkpoint={"vocab": vocab.to_json(), **extra},
         summary=f"{len(vocab.words)} words, {len(vocab.chars)} chars"
-        + (f", {table.shape[0]} pretrained pieces" if table is not None else ""),
+        + (f", {table.shape[0]} pretrained pieces" if table is not None else "")
+        + (f", frozen context encoder {config.context} (layers {config.context_layers})" if context is not None else ""),
     )
 
 

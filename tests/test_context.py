@@ -1,0 +1,125 @@
+"""The BiLSTM-CRF over a frozen encoder's contextual features (`--context`), with the tiny BERT."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from conftest import TAGS, WORDS, Trained, silence_tracer_warnings, tiny_config, train_tiny  # noqa: E402
+from tagger.artifact import load_artifact  # noqa: E402
+from tagger.predict import Tagger  # noqa: E402
+from tagger.subwords import SubwordEncoder  # noqa: E402
+from train.checkpoint import load_checkpoint  # noqa: E402
+
+
+def context_config(data: Path, out: Path, encoder: Path, **overrides: object) -> object:
+    """A tiny BiLSTM reading layers 1 and 2 of the tiny BERT (frozen, random: the BiLSTM still overfits)."""
+    options: dict[str, object] = dict(context=str(encoder), context_layers="0,1", vocab_top_k=10, max_pieces=64)
+    options.update(overrides)
+    return tiny_config(data, out, **options)
+
+
+@pytest.fixture(scope="module")
+def trained_context(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    out = tmp_path_factory.mktemp("trained-context")
+    return train_tiny(context_config(session_corpus, out, tiny_encoder), out)
+
+
+@pytest.fixture(scope="module")
+def exported_context(trained_context: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from export.onnx import export_checkpoint
+
+    out = tmp_path_factory.mktemp("exported-context") / "tiny_context.onnx"
+    with warnings.catch_warnings():
+        silence_tracer_warnings()
+        report = export_checkpoint(trained_context.checkpoint, out)
+    assert report.batches > len(WORDS) + 2  # the long, windowed sentence was compared too
+    return out
+
+
+def test_overfits_with_the_encoder_frozen_and_cut_to_the_layers_read(trained_context: Trained, tiny_encoder: Path) -> None:
+    from transformers import AutoModel
+
+    from export.onnx import build_model
+
+    checkpoint = load_checkpoint(trained_context.checkpoint)
+    assert {"encoder_config", "vocab", "state_dict"} <= set(checkpoint)
+    assert checkpoint["vocab"]["context"]["max_pieces"] == 64
+    model, vocab = build_model(checkpoint)
+    assert len(model.context.encoder.encoder.layer) == 1  # layers 0 and 1 read: the tiny BERT's second is dropped
+    assert vocab.input_names[-3:] == ["input_ids", "attention_mask", "word_index"]
+    # Frozen: the encoder's weights are the pretrained ones, after training.
+    original = AutoModel.from_pretrained(str(tiny_encoder)).state_dict()
+    trained = model.context.encoder.state_dict()
+    name = "encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(trained[name], original[name])
+    from conftest import torch_tags
+
+    assert torch_tags(model, vocab, list(checkpoint["labels"]), WORDS) == TAGS
+
+
+def test_the_context_encoder_stays_in_eval_mode(trained_context: Trained) -> None:
+    from export.onnx import build_model
+
+    model, _ = build_model(load_checkpoint(trained_context.checkpoint))
+    model.train()
+    assert model.training and not model.context.encoder.training  # no dropout on frozen features
+
+
+def test_onnx_tags_equal_torch_and_gold_including_a_windowed_sentence(exported_context: Path, trained_context: Trained) -> None:
+    from export.onnx import build_model
+    from conftest import torch_tags
+
+    tagger = Tagger(load_artifact(exported_context, device="cpu"))
+    assert tagger.tag(WORDS) == TAGS
+    assert tagger.artifact.header["context_layers"] == [0, 1]
+    checkpoint = load_checkpoint(trained_context.checkpoint)
+    model, vocab = build_model(checkpoint)
+    long = [w for _ in range(20) for s in WORDS for w in s]  # 400 words, far over a 64-piece window
+    batch = [long, WORDS[0], WORDS[2]]
+    assert tagger.tag(batch) == torch_tags(model, vocab, list(checkpoint["labels"]), batch)
+
+
+def test_int8_export_quantises_the_encoder_and_the_lstm(trained_context: Trained, session_corpus: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from export.onnx import export_checkpoint
+
+    with warnings.catch_warnings():
+        silence_tracer_warnings()
+        report = export_checkpoint(trained_context.checkpoint, tmp_path / "q.onnx", quantize="int8", data=str(session_corpus))
+    ops = {node.op_type for node in onnx.load(str(report.path)).graph.node}
+    assert {"DynamicQuantizeLSTM", "MatMulInteger"} <= ops or {"DynamicQuantizeLSTM", "DynamicQuantizeMatMul"} <= ops
+    assert Tagger(load_artifact(report.path, device="cpu")).tag(WORDS[:1])[0][0] in {"O", "B-PERS"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["Київ", "а", "Шевченко", "університетський", "!", "x"]), min_size=1, max_size=30),
+                min_size=1, max_size=4), st.integers(min_value=6, max_value=20))
+def test_word_index_points_at_each_words_first_piece(tiny_encoder: Path, sentences: list[list[str]], window: int) -> None:
+    """Whatever the windows, each word is read at its own first piece, in a window that holds it."""
+    encoder = SubwordEncoder((tiny_encoder / "tokenizer.json").read_text(encoding="utf-8"),
+                             cls_id=0, sep_id=2, pad_id=1, unk_id=3, max_pieces=window)
+    input_ids, attention_mask, word_index = encoder.word_positions(sentences)
+    assert word_index.shape == (len(sentences), max(map(len, sentences)))
+    flat_ids, flat_mask = input_ids.reshape(-1), attention_mask.reshape(-1)
+    for b, words in enumerate(sentences):
+        firsts = [pieces[0] for pieces in encoder.word_pieces(words)]
+        positions = word_index[b, : len(words)]
+        assert np.all(flat_mask[positions] == 1)
+        assert flat_ids[positions].tolist() == firsts
+        assert len(set(positions.tolist())) == len(words)  # no two words read at one place
+
+
+def test_bad_context_layers_are_a_clear_error(session_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="context_layers"):
+        context_config(session_corpus, tmp_path, tiny_encoder, context_layers="four")
+    with pytest.raises(ValueError, match="context layer 5 asked of an encoder with 2 layers"):
+        train_tiny(context_config(session_corpus, tmp_path, tiny_encoder, context_layers="1,5", epochs=1), tmp_path)
