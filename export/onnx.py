@@ -278,7 +278,7 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
             if quantize:
                 from export.quantize import quantize_int8
 
-                quantized = quantize_int8(tmp, header, checkpoint, data)
+                quantized = quantize_int8(tmp, header, checkpoint, data, quantize)
     except OSError as err:  # a full disk or a folder that turned unwritable; the atomic write left nothing
         raise TaggerError(
             f"{out}: cannot write the ONNX file ({err.strerror}); free some space or pass -o FILE elsewhere"

@@ -87,17 +87,30 @@ def test_onnx_tags_equal_torch_and_gold_including_a_windowed_sentence(exported_c
     assert tagger.tag(batch) == torch_tags(model, vocab, list(checkpoint["labels"]), batch)
 
 
-def test_int8_export_quantises_the_encoder_and_the_lstm(trained_context: Trained, session_corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["int8", "int8-fp16"])
+def test_quantised_export_of_the_encoder_and_the_lstm(trained_context: Trained, session_corpus: Path, tmp_path: Path,
+                                                      mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import onnx
 
+    import export.quantize
     from export.onnx import export_checkpoint
 
+    monkeypatch.setattr(export.quantize, "FP16_MIN_VALUES", 64)  # the tiny encoder's matrices are small
     with warnings.catch_warnings():
         silence_tracer_warnings()
-        report = export_checkpoint(trained_context.checkpoint, tmp_path / "q.onnx", quantize="int8", data=str(session_corpus))
-    ops = {node.op_type for node in onnx.load(str(report.path)).graph.node}
-    assert {"DynamicQuantizeLSTM", "MatMulInteger"} <= ops or {"DynamicQuantizeLSTM", "DynamicQuantizeMatMul"} <= ops
-    assert Tagger(load_artifact(report.path, device="cpu")).tag(WORDS[:1])[0][0] in {"O", "B-PERS"}
+        report = export_checkpoint(trained_context.checkpoint, tmp_path / "q.onnx", quantize=mode, data=str(session_corpus))
+    graph = onnx.load(str(report.path)).graph
+    ops = {node.op_type for node in graph.node}
+    assert "DynamicQuantizeLSTM" in ops
+    matmul_weights = {node.input[1] for node in graph.node if node.op_type == "MatMul"}
+    cast_from = {node.input[0] for node in graph.node if node.op_type == "Cast"}
+    fp16 = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+    if mode == "int8":
+        assert "MatMulInteger" in ops and not fp16
+    else:  # the encoder's matrices: float16 initializers read through a Cast, not INT8
+        assert "MatMulInteger" not in ops and matmul_weights and fp16 and fp16 <= cast_from
+    assert report.quantized["mode"] == mode and report.quantized["test_f1_int8"] == 1.0  # it still tags the corpus
+    assert Tagger(load_artifact(report.path, device="cpu")).tag(WORDS) == TAGS
 
 
 @settings(max_examples=40, deadline=None)
