@@ -104,7 +104,7 @@ def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
     if vocab.context:
         stored["context"] = SubwordEncoder.compressed(vocab.context)
         context = {"encoder": checkpoint.get("encoder", ""), "context_layers": model.context.layers,
-                   "max_length": None, "window": vocab.context["max_pieces"]}
+                   "window": vocab.context["max_pieces"]}
     return Exportable(
         model=model, input_names=vocab.input_names,
         dynamic_axes={name: LSTM_AXES[name] for name in [*vocab.input_names, OUTPUT]},
@@ -268,7 +268,7 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
     exportable = EXPORTABLES[kind](checkpoint)
     labels = list(checkpoint["labels"])
     examples = [list(e) for e in checkpoint.get("examples", [])]
-    groups = parity_batches(examples, windowed=kind == "bert" or "input_ids" in exportable.input_names)
+    groups = parity_batches(examples, windowed="input_ids" in exportable.input_names)  # BERT, or a BiLSTM with --context
     header = header_of(checkpoint, exportable)
     quantized = None
     try:

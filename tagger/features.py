@@ -13,6 +13,9 @@ from tagger.subwords import SubwordEncoder
 PAD, UNK = 0, 1  # ids 0 and 1 of both vocabularies
 SPECIALS = ["<pad>", "<unk>"]
 
+# Inputs of a frozen context encoder: its windows and where each word is read in them.
+CONTEXT_INPUTS = ("input_ids", "attention_mask", "word_index")
+
 # Casing of a word: the word vocabulary is lowercased, so the model sees case here.
 CASES = ["<pad>", "lower", "title", "upper", "digit", "other"]
 
@@ -66,7 +69,7 @@ class LstmVocab:
     def input_names(self) -> list[str]:
         """Names of the model inputs that `encode` returns, in the model's argument order."""
         return (["word_ids", "case_ids", "char_ids"] + (["piece_ids"] if self.pieces_tokenizer else [])
-                + (["input_ids", "attention_mask", "word_index"] if self.context else []))
+                + (list(CONTEXT_INPUTS) if self.context else []))
 
     def word_id(self, word: str) -> int:
         """Id of a word's vocabulary key, UNK if unseen."""
@@ -98,7 +101,7 @@ class LstmVocab:
             inputs["piece_ids"] = self._pieces.encode(sentences)  # type: ignore[attr-defined]
         if self._context is not None:  # type: ignore[attr-defined]
             windows = self._context.word_positions(sentences)  # type: ignore[attr-defined]
-            inputs.update(zip(("input_ids", "attention_mask", "word_index"), windows))
+            inputs.update(zip(CONTEXT_INPUTS, windows))
         return inputs
 
     def to_json(self) -> dict[str, object]:

@@ -161,15 +161,20 @@ def train_tiny(config: object, out: Path) -> Trained:
     return Trained(config, result, out, Path(result.checkpoint), log.getvalue())
 
 
+def quiet_export(checkpoint: Path, out: Path | None = None, **options: object) -> object:
+    """export_checkpoint with torch's own TracerWarnings ignored (as torch does outside pytest)."""
+    from export.onnx import export_checkpoint
+
+    with warnings.catch_warnings():
+        silence_tracer_warnings()
+        return export_checkpoint(checkpoint, out, **options)
+
+
 @pytest.fixture(scope="session")
 def exported(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's model exported to ONNX (read only: copy it before editing)."""
-    from export.onnx import export_checkpoint
-
     out = tmp_path_factory.mktemp("exported") / "tiny_lstm.onnx"
-    with warnings.catch_warnings():
-        silence_tracer_warnings()
-        report = export_checkpoint(trained.checkpoint, out)
+    report = quiet_export(trained.checkpoint, out)
     assert report.path == out and out.is_file()
     return out
 
@@ -276,10 +281,6 @@ def trained_bert(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pyt
 @pytest.fixture(scope="session")
 def exported_bert(trained_bert: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT exported to ONNX (read only)."""
-    from export.onnx import export_checkpoint
-
     out = tmp_path_factory.mktemp("exported-bert") / "tiny_bert.onnx"
-    with warnings.catch_warnings():
-        silence_tracer_warnings()
-        export_checkpoint(trained_bert.checkpoint, out)
+    quiet_export(trained_bert.checkpoint, out)
     return out

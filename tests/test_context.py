@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from conftest import TAGS, WORDS, Trained, silence_tracer_warnings, tiny_config, train_tiny  # noqa: E402
+from conftest import TAGS, WORDS, Trained, quiet_export, tiny_config, train_tiny  # noqa: E402
 from tagger.artifact import load_artifact  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
 from tagger.subwords import SubwordEncoder  # noqa: E402
@@ -34,12 +33,8 @@ def trained_context(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: 
 
 @pytest.fixture(scope="module")
 def exported_context(trained_context: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from export.onnx import export_checkpoint
-
     out = tmp_path_factory.mktemp("exported-context") / "tiny_context.onnx"
-    with warnings.catch_warnings():
-        silence_tracer_warnings()
-        report = export_checkpoint(trained_context.checkpoint, out)
+    report = quiet_export(trained_context.checkpoint, out)
     assert report.batches > len(WORDS) + 2  # the long, windowed sentence was compared too
     return out
 
@@ -93,12 +88,9 @@ def test_quantised_export_of_the_encoder_and_the_lstm(trained_context: Trained, 
     import onnx
 
     import export.quantize
-    from export.onnx import export_checkpoint
 
     monkeypatch.setattr(export.quantize, "FP16_MIN_VALUES", 64)  # the tiny encoder's matrices are small
-    with warnings.catch_warnings():
-        silence_tracer_warnings()
-        report = export_checkpoint(trained_context.checkpoint, tmp_path / "q.onnx", quantize=mode, data=str(session_corpus))
+    report = quiet_export(trained_context.checkpoint, tmp_path / "q.onnx", quantize=mode, data=str(session_corpus))
     graph = onnx.load(str(report.path)).graph
     ops = {node.op_type for node in graph.node}
     assert "DynamicQuantizeLSTM" in ops

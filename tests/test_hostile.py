@@ -34,6 +34,7 @@ os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="tagger-hosti
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from conftest import quiet_export
 import tagger.annotate as annotate_module
 from tagger.annotate import DocStart, Entity, TaggedSentence, annotate
 from tagger.documents import Document
@@ -71,17 +72,6 @@ def write_corpus(folder: Path, conll: str = CONLL) -> Path:
         (folder / f"{split}.conll").write_text(conll, encoding="utf-8")
     (folder / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
     return folder
-
-
-def quiet_export(checkpoint: Path, out: Path | None = None) -> object:
-    """export_checkpoint with torch's own TracerWarnings ignored (as torch does outside pytest)."""
-    import torch
-
-    from export.onnx import export_checkpoint
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.")
-        return export_checkpoint(checkpoint, out)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import torch
 from tagger.batching import length_batches
 from tagger.conll import Sentence
 from tagger.decode import Decoder
-from tagger.features import LstmVocab
+from tagger.features import CONTEXT_INPUTS, LstmVocab
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn, lstm_emitter
 from tagger.subwords import SubwordEncoder, Window
 from train.bert import BertTagger, encoder_config_json, pretrained
@@ -87,9 +87,6 @@ def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: 
 
 # --- BiLSTM-CRF ---------------------------------------------------------------------------------
 
-CONTEXT_INPUTS = ("input_ids", "attention_mask", "word_index")
-
-
 def context_features(model: BiLSTMTagger, vocab: LstmVocab, sentences: Sequence[Sentence],
                      device: torch.device) -> list[torch.Tensor]:
     """Each sentence's frozen-encoder features (words, layers, hidden), fp16 on the CPU.
@@ -133,14 +130,15 @@ def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
         model.piece_table.copy_(table)
     model = model.to(device)
     states = context_features(model, vocab, train_set, device) if context is not None else None
+    # Training reads the precomputed features: its batches need no encoder windows.
+    batch_vocab = replace(vocab, context=None) if context is not None else vocab
     trainable = [p for p in model.parameters() if p.requires_grad]  # not the frozen encoder
     optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
 
     def loss(batch: list[int]) -> torch.Tensor:
         sentences = [train_set[k] for k in batch]
-        encoded = vocab.encode([s.words for s in sentences])
-        inputs = {k: torch.from_numpy(v).to(device) for k, v in encoded.items() if k not in CONTEXT_INPUTS}
+        inputs = {k: torch.from_numpy(v).to(device) for k, v in batch_vocab.encode([s.words for s in sentences]).items()}
         seq_len = inputs["word_ids"].shape[1]
         if states is not None:  # the precomputed features, padded like the words
             padded = torch.zeros((len(batch), seq_len, *states[batch[0]].shape[1:]), dtype=torch.float16)
