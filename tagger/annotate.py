@@ -81,7 +81,12 @@ def annotate(documents: Iterable[Document], tagger: Tagger, lang: str) -> Iterat
 def flush(pending: list[DocStart | DocEnd | tuple[list[Token], str]], tagger: Tagger) -> Iterator[Event]:
     """Tag the buffered sentences in one go and replay the buffer as events."""
     sentences = [item for item in pending if isinstance(item, tuple)]
-    tags = iter(tagger.tag([[t.text for t in tokens] for tokens, _ in sentences]))
+    documents, runs = 0, []  # each sentence's document, for models that read document context
+    for item in pending:
+        documents += isinstance(item, DocStart)
+        if isinstance(item, tuple):
+            runs.append(documents)
+    tags = iter(tagger.tag([[t.text for t in tokens] for tokens, _ in sentences], runs))
     for item in pending:
         if not isinstance(item, tuple):
             yield item

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -19,6 +19,8 @@ MAX_BATCH = 256  # sentences per call
 
 # Word scores of each sentence: a list of (words, num_labels) arrays.
 EmitFn = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]
+# The same, given each sentence's run id (its document's, say) for models that read document context.
+RunsEmitFn = Callable[[Sequence[Sequence[str]], Sequence[Hashable] | None], list[np.ndarray]]
 
 
 def decode_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[list[int]]:
@@ -71,7 +73,8 @@ class Tagger:
             )
             if artifact.kind == "lstm":
                 vocab = LstmVocab.from_json(header["vocab"])
-                self.emit = lstm_emitter(vocab, lambda inputs: session.run([output], inputs)[0])
+                emit = lstm_emitter(vocab, lambda inputs: session.run([output], inputs)[0])
+                self.emit: RunsEmitFn = lambda sentences, runs: emit(sentences)  # reads each sentence alone
             else:
                 encoder = SubwordEncoder.from_json(header["subwords"])
                 num_labels = len(artifact.labels)
@@ -79,7 +82,7 @@ class Tagger:
                 def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
                     return session.run([output], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
-                self.emit = lambda sentences: encoder.emissions(sentences, run, num_labels)
+                self.emit = lambda sentences, runs: encoder.emissions(sentences, run, num_labels, runs)
         except Exception as err:  # noqa: BLE001 - missing keys, bad values, or a tokenizer JSON that won't load
             raise ArtifactError(f"{artifact.path}: malformed tagger header ({type(err).__name__}: {err}"[:300]
                                 + "); re-export it") from None
@@ -89,9 +92,13 @@ class Tagger:
         """Labels in output order."""
         return self.artifact.labels
 
-    def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """IOB2 tags of each sentence (any length, empty ones too), in input order."""
-        return tag_with(self.emit, self.decoder, self.labels, sentences)
+    def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
+        """IOB2 tags of each sentence (any length, empty ones too), in input order.
+
+        `runs`: each sentence's document id; a model trained with document context reads the
+        consecutive sentences of a document together (None: all sentences are one document).
+        """
+        return tag_with(lambda batch: self.emit(batch, runs), self.decoder, self.labels, sentences)
 
 
 def tag_with(emit: EmitFn, decoder: Decoder, labels: Sequence[str], sentences: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -25,6 +25,26 @@ CACHE_WORDS = 200_000  # words whose pieces are remembered (bounded: input can b
 
 # (input_ids, attention_mask), both (batch, pieces) int64 -> scores (batch, pieces, num_labels)
 RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+T = TypeVar("T")
+
+
+def join_runs(sentences: Sequence[Sequence[T]], runs: Sequence[Hashable] | None = None) -> tuple[list[list[T]], list[list[int]]]:
+    """Join each run of consecutive sentences with the same run id (None: all of them) into one.
+
+    Returns:
+        the joined sequences, and the lengths of the sentences each one was joined from.
+    """
+    if runs is not None and len(runs) != len(sentences):
+        raise ValueError(f"{len(runs)} run ids for {len(sentences)} sentences")
+    joined: list[list[T]] = []
+    lengths: list[list[int]] = []
+    for k, sentence in enumerate(sentences):
+        if k == 0 or (runs is not None and runs[k] != runs[k - 1]):
+            joined.append([])
+            lengths.append([])
+        joined[-1].extend(sentence)
+        lengths[-1].append(len(sentence))
+    return joined, lengths
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +100,14 @@ def plan_windows(counts: Sequence[int], capacity: int) -> list[tuple[int, int, i
 class SubwordEncoder:
     """Splits words into encoder pieces and sentences into encoder windows."""
 
-    def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, pad_id: int, unk_id: int, max_pieces: int) -> None:
+    def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, pad_id: int, unk_id: int, max_pieces: int,
+                 document_context: bool = False) -> None:
         self.tokenizer = Tokenizer.from_str(tokenizer_json)
         self.cls_id, self.sep_id, self.pad_id, self.unk_id = cls_id, sep_id, pad_id, unk_id
         self.max_pieces = max_pieces  # per window, <s> and </s> included
+        # Windows run across sentence boundaries, so each word is read with the sentences around
+        # it; a model trained so must be run so (the flag travels in its checkpoint and ONNX header).
+        self.document_context = document_context
         self.cache: dict[str, list[int]] = {}
 
     @classmethod
@@ -94,12 +118,13 @@ class SubwordEncoder:
         else:
             tokenizer = data["tokenizer"]
         return cls(tokenizer, int(data["cls_id"]), int(data["sep_id"]), int(data["pad_id"]),
-                   int(data["unk_id"]), int(data["max_pieces"]))
+                   int(data["unk_id"]), int(data["max_pieces"]), bool(data.get("document_context", False)))
 
     def to_json(self) -> dict[str, Any]:
         """Plain data: the fast tokenizer's JSON and the ids this encoder adds."""
         return {"tokenizer": self.tokenizer.to_str(), "cls_id": self.cls_id, "sep_id": self.sep_id,
-                "pad_id": self.pad_id, "unk_id": self.unk_id, "max_pieces": self.max_pieces}
+                "pad_id": self.pad_id, "unk_id": self.unk_id, "max_pieces": self.max_pieces,
+                "document_context": self.document_context}
 
     @staticmethod
     def compressed(data: dict[str, Any]) -> dict[str, Any]:
@@ -173,8 +198,21 @@ class SubwordEncoder:
             word_index[w.sentence, w.keep_start : w.keep_end] = [k * width + position for position in kept]
         return input_ids, attention_mask, word_index
 
-    def emissions(self, sentences: Sequence[Sequence[str]], run: RunFn, num_labels: int) -> list[np.ndarray]:
-        """Word scores (words, num_labels) of each sentence: windows batched by length, merged back."""
+    def emissions(self, sentences: Sequence[Sequence[str]], run: RunFn, num_labels: int,
+                  runs: Sequence[Hashable] | None = None) -> list[np.ndarray]:
+        """Word scores (words, num_labels) of each sentence: windows batched by length, merged back.
+
+        With document context, consecutive sentences of a run (the same id in `runs`, one per
+        sentence, such as their document's; None: all are one run) are read as one text.
+        """
+        if not self.document_context:
+            return self._emissions(sentences, run, num_labels)
+        joined, lengths = join_runs(sentences, runs)
+        scores = self._emissions(joined, run, num_labels)
+        return [part for text, sizes in zip(scores, lengths) for part in np.split(text, np.cumsum(sizes)[:-1])]
+
+    def _emissions(self, sentences: Sequence[Sequence[str]], run: RunFn, num_labels: int) -> list[np.ndarray]:
+        """Word scores of each sentence, read alone."""
         windows, pieces = self.windows(sentences)
         out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in sentences]
         sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]

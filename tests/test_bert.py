@@ -169,7 +169,7 @@ def test_a_2000_word_sentence_is_windowed_and_merged_never_truncated(bert_tagger
     windows, pieces = subwords.windows([long])
     assert len(windows) > 20 and all(w.end - w.start < 64 for w in windows)
     # Each word's scores come from the window where it sits furthest from a cut, run alone.
-    (scores,) = bert_tagger.emit([long])
+    (scores,) = bert_tagger.emit([long], None)
     for w in windows:
         ids, mask, firsts = subwords.batch_inputs([w], pieces)
         alone = torch_run(model, {"input_ids": ids, "attention_mask": mask})[0]

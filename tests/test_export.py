@@ -103,8 +103,8 @@ def test_long_sentences_are_scored_in_pieces_never_truncated(artifact, monkeypat
     monkeypatch.setattr(predict_module, "MAX_WORDS", 4)
     tagger = Tagger(artifact)
     long = WORDS[1] + WORDS[2]  # 17 words: pieces of 4, 4, 4, 4, 1, scored apart, decoded as one sentence
-    (scores,) = tagger.emit([long])
-    parts = [tagger.emit([long[start : start + 4]])[0] for start in range(0, len(long), 4)]
+    (scores,) = tagger.emit([long], None)
+    parts = [tagger.emit([long[start : start + 4]], None)[0] for start in range(0, len(long), 4)]
     assert np.allclose(scores, np.concatenate(parts), atol=1e-5)
     tags = tagger.tag([long])[0]
     assert len(tags) == len(long)

@@ -54,9 +54,9 @@ def encoder_config_json(encoder: nn.Module) -> str:
 
 
 def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: float, max_pieces: int,
-               in_alphabet: bool = False) -> tuple[nn.Module, SubwordEncoder]:
+               in_alphabet: bool = False, document_context: bool = False) -> tuple[nn.Module, SubwordEncoder]:
     """A pretrained encoder and its tokenizer, the vocabulary trimmed to `words` (top_k > 0;
-    `in_alphabet`: see `train.trim.select_pieces`).
+    `in_alphabet`: see `train.trim.select_pieces`; `document_context`: see `SubwordEncoder`).
 
     Raises:
         TaggerError: the encoder can't be had (offline, unknown name) or has no fast tokenizer.
@@ -104,7 +104,8 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
         encoder.set_input_embeddings(table)
         encoder.config.vocab_size = len(keep)
         encoder.config.pad_token_id = specials["pad_id"]
-    return without_pooler(encoder), SubwordEncoder(json.dumps(spec, ensure_ascii=False), max_pieces=max_pieces, **specials)
+    return without_pooler(encoder), SubwordEncoder(json.dumps(spec, ensure_ascii=False), max_pieces=max_pieces,
+                                                 document_context=document_context, **specials)
 
 
 def build_bert(checkpoint: dict[str, Any]) -> tuple[BertTagger, SubwordEncoder]:

@@ -17,7 +17,7 @@ from tagger.conll import Sentence
 from tagger.decode import Decoder
 from tagger.features import CONTEXT_INPUTS, LstmVocab
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn, lstm_emitter
-from tagger.subwords import SubwordEncoder, Window
+from tagger.subwords import SubwordEncoder, Window, join_runs
 from train.bert import BertTagger, encoder_config_json, pretrained
 from train.config import TrainConfig
 from train.context import ContextEncoder, parse_layers
@@ -182,9 +182,12 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
 def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
     """A pretrained encoder (trimmed vocabulary), AdamW with warm-up and linear decay, bf16 autocast."""
     encoder, subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
-                                   config.dropout, config.max_pieces)
+                                   config.dropout, config.max_pieces, document_context=config.document_context)
     model = BertTagger(encoder, len(labels), config.dropout).to(device)
     label_index = {t: i for i, t in enumerate(labels)}
+    if config.document_context:  # the split is read as one text, as evaluation reads it
+        words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
+        train_set = [Sentence(w, t) for w, t in zip(words, tags)]
     # Training items are windows: a sentence longer than max_pieces trains as overlapping parts.
     windows, pieces = subwords.windows([s.words for s in train_set])
     sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
