@@ -29,7 +29,7 @@ from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.context import ContextEncoder, parse_layers
 from train.loop import git_sha
-from train.recipes import bert_torch_emitter, crf_decoder, lstm_torch_emitter, torch_run
+from train.recipes import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
 from train.lstm import BiLSTMTagger
 
 OPSET = 17
@@ -111,7 +111,7 @@ def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
         encode=vocab.encode, valid=lambda inputs: inputs["word_ids"] != 0,
         emit=lstm_torch_emitter(model, vocab), decoder=crf_decoder(model, list(checkpoint["labels"])),
         header={"vocab": stored, "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
-                "crf": {k: getattr(model.crf, k).detach().tolist() for k in ("transitions", "start", "end")},
+                "crf": crf_scores(model),
                 "max_length": None, **context},
         atol=ATOL_BERT if vocab.context else ATOL,
     )
@@ -120,6 +120,7 @@ def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
 def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
     """The BERT tagger: scores per piece; the tokenizer and window size travel in the header."""
     model, subwords = build_bert(checkpoint)
+    crf = {} if model.crf is None else {"crf": crf_scores(model)}
 
     def encode(sentences: list[list[str]]) -> dict[str, np.ndarray]:
         windows, pieces = subwords.windows(sentences)
@@ -130,10 +131,12 @@ def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
         model=model, input_names=["input_ids", "attention_mask"], dynamic_axes=BERT_AXES,
         encode=encode, valid=lambda inputs: inputs["attention_mask"] == 1,
         emit=bert_torch_emitter(model, subwords, len(checkpoint["labels"])),
-        decoder=Decoder(list(checkpoint["labels"])),
+        decoder=crf_decoder(model, list(checkpoint["labels"])),
         header={"subwords": SubwordEncoder.compressed(checkpoint["vocab"]), "encoder": checkpoint.get("encoder", ""),
                 "casing": "cased: words go to the encoder's tokenizer as written",
-                "max_length": subwords.max_pieces, "decoding": "first piece of each word; IOB2-constrained Viterbi"},
+                "max_length": subwords.max_pieces,
+                "decoding": "first piece of each word; IOB2-constrained Viterbi" + (" with CRF transitions" if crf else ""),
+                **crf},
         atol=ATOL_BERT,
     )
 

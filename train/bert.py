@@ -11,17 +11,23 @@ from torch import nn
 
 from tagger.errors import TaggerError
 from tagger.subwords import SubwordEncoder
+from train.crf import CRF
 from train.trim import trim_unigram
 
 
 class BertTagger(nn.Module):
-    """Piece scores (batch, pieces, num_labels); a word is labelled from its first piece."""
+    """Piece scores (batch, pieces, num_labels); a word is labelled from its first piece.
 
-    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float) -> None:
+    With `crf`, transition scores between labels are trained too; they are not part of the graph
+    (the export carries them in its header, as the BiLSTM's), so `forward` is the same either way.
+    """
+
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float, crf: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.scores = nn.Linear(encoder.config.hidden_size, num_labels)
+        self.crf = CRF(num_labels) if crf else None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, pieces) ids and 0/1 mask -> (batch, pieces, num_labels) scores."""
@@ -110,6 +116,7 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
 
 def build_bert(checkpoint: dict[str, Any]) -> tuple[BertTagger, SubwordEncoder]:
     """The checkpoint's BERT tagger (weights loaded, eval mode, CPU) and its subword encoder."""
-    model = BertTagger(encoder_from_config(checkpoint["encoder_config"]), len(checkpoint["labels"]), 0.0)
+    model = BertTagger(encoder_from_config(checkpoint["encoder_config"]), len(checkpoint["labels"]), 0.0,
+                       crf=bool(checkpoint["config"].get("crf", False)))  # checkpoints before --crf lack the key
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), SubwordEncoder.from_json(checkpoint["vocab"])

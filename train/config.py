@@ -57,6 +57,7 @@ class TrainConfig:
     vocab_top_k: int = opt(8000, "bert and --context: trim the encoder vocabulary to the training words' pieces, every single character and this many most probable pieces (0: keep it whole)")
     max_pieces: int = opt(256, "bert and --context: window length in pieces, <s> and </s> included; longer sentences are split into overlapping windows")
     document_context: bool = opt(False, "bert: read consecutive sentences as one text, so windows of --max-pieces span sentence boundaries and each word sees its neighbours (ner-uk is whole documents); the model then reads each input document so when tagging")
+    crf: bool = opt(False, "bert: a CRF layer (label transition scores) over the word scores, trained by the sentence likelihood and decoded by Viterbi with them; the BiLSTM always has one")
     warmup: float = opt(0.1, "bert: fraction of the steps over which the learning rate rises to its peak")
     precision: str = opt("auto", "bert: auto (bf16 autocast where the CPU or GPU runs it natively, else fp32) | fp32 | bf16")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
@@ -89,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"max_pieces must be in [16, 512] (the encoder's positions), not {self.max_pieces}")
         if self.document_context and self.arch != "bert":
             raise ValueError("document_context is for --arch bert")
+        if self.crf and self.arch != "bert":
+            raise ValueError("crf is for --arch bert (the BiLSTM always has a CRF)")
         if self.context != "none":
             from train.context import parse_layers
 

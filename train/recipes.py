@@ -26,6 +26,9 @@ from train.pieces import build_piece_features
 from train.vocab import build_vocab
 
 IGNORE = -100  # cross-entropy ignores this label: pieces after a word's first, <s>, </s>, padding
+# BERT's CRF starts from zero transitions; at the encoder's fine-tuning rate (8e-5) AdamW would move
+# them by at most ~0.1 over a run, too little to matter, so they learn at a rate this much higher.
+CRF_LR_SCALE = 100.0
 CPU = torch.device("cpu")
 
 
@@ -65,10 +68,18 @@ def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray], device: tor
         return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
 
 
-def crf_decoder(model: BiLSTMTagger, labels: list[str]) -> Decoder:
-    """The numpy decoder inference uses, with the model's current CRF scores."""
+def crf_decoder(model: BiLSTMTagger | BertTagger, labels: list[str]) -> Decoder:
+    """The numpy decoder inference uses, with the model's current CRF scores (IOB2 constraints only without a CRF)."""
     crf = model.crf
+    if crf is None:
+        return Decoder(labels)
     return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
+
+
+def crf_scores(model: BiLSTMTagger | BertTagger) -> dict[str, list[Any]]:
+    """The CRF's scores as plain data, for the ONNX header (inference decodes with them)."""
+    assert model.crf is not None
+    return {k: getattr(model.crf, k).detach().cpu().tolist() for k in ("transitions", "start", "end")}
 
 
 def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> EmitFn:
@@ -183,7 +194,7 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
     """A pretrained encoder (trimmed vocabulary), AdamW with warm-up and linear decay, bf16 autocast."""
     encoder, subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
                                    config.dropout, config.max_pieces, document_context=config.document_context)
-    model = BertTagger(encoder, len(labels), config.dropout).to(device)
+    model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf).to(device)
     label_index = {t: i for i, t in enumerate(labels)}
     if config.document_context:  # the split is read as one text, as evaluation reads it
         words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
@@ -197,12 +208,14 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
     def rate(step: int) -> float:  # warm-up to the peak, then linear decay to zero
         return step / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
 
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and LayerNorms
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("crf.")]
+    no_decay = [p for n, p in named if p.ndim < 2]  # biases and LayerNorms
+    decay = [p for n, p in named if p.ndim >= 2]
+    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": config.weight_decay},
+                                    {"params": no_decay, "weight_decay": 0.0}]
+    if model.crf is not None:
+        groups.append({"params": list(model.crf.parameters()), "weight_decay": 0.0, "lr": config.lr * CRF_LR_SCALE})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     dtype = autocast_dtype(config, device)
 
@@ -213,6 +226,16 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
             label_ids[b, first] = [label_index[t] for t in train_set[w.sentence].tags[w.start : w.end]]
         with autocast():
             scores = model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device))
+        if model.crf is not None:  # the sentence likelihood over each word's first-piece scores
+            words = max(len(f) for f in firsts)
+            at = np.zeros((len(batch), words), dtype=np.int64)
+            for b, first in enumerate(firsts):
+                at[b, : len(first)] = first
+            at_t = torch.from_numpy(at).to(device)
+            emissions = scores.float().gather(1, at_t[:, :, None].expand(-1, -1, scores.shape[2]))
+            gold = torch.from_numpy(np.take_along_axis(label_ids, at, axis=1)).to(device)
+            mask = torch.from_numpy(np.arange(words)[None, :] < np.array([len(f) for f in firsts])[:, None]).to(device)
+            return model.crf.nll(emissions, gold, mask)
         return torch.nn.functional.cross_entropy(
             scores.float().flatten(0, 1), torch.from_numpy(label_ids).to(device).flatten(), ignore_index=IGNORE
         )
@@ -227,11 +250,11 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
         model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=True,
         plan=lambda rng: length_grouped(windows, sizes, config.batch_size, rng),
         loss=loss, emitter=lambda: bert_torch_emitter(model, subwords, num_labels, device),  # fp32, as ORT scores
-        decoder=lambda: Decoder(labels),  # constrained decoding: only valid IOB2 paths
+        decoder=lambda: crf_decoder(model, labels),  # Viterbi over valid IOB2 paths, with the CRF's scores if any
         checkpoint={"vocab": subwords.to_json(), "encoder_config": encoder_config_json(encoder),
                     "encoder": config.encoder},
         summary=f"encoder {config.encoder}, {encoder.config.vocab_size} pieces, {len(windows)} training windows,"
-        f" {'fp32' if dtype is None else str(dtype).removeprefix('torch.')} training",
+        f" {'fp32' if dtype is None else str(dtype).removeprefix('torch.')} training" + (", CRF" if config.crf else ""),
     )
 
 
