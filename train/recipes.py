@@ -25,7 +25,6 @@ from train.lstm import BiLSTMTagger
 from train.pieces import build_piece_features
 from train.vocab import build_vocab
 
-IGNORE = -100  # cross-entropy ignores this label: pieces after a word's first, <s>, </s>, padding
 # BERT's CRF starts from zero transitions; at the encoder's fine-tuning rate (8e-5) AdamW would move
 # them by at most ~0.1 over a run, too little to matter, so they learn at a rate this much higher.
 CRF_LR_SCALE = 100.0
@@ -221,24 +220,21 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
 
     def loss(batch: list[Window]) -> torch.Tensor:
         input_ids, attention_mask, firsts = subwords.batch_inputs(batch, pieces)
-        label_ids = np.full(input_ids.shape, IGNORE, dtype=np.int64)
+        # Each word is read at its first piece: gather those scores into (batch, words, labels).
+        lengths = np.array([len(f) for f in firsts])
+        at = np.zeros((len(batch), max(lengths, default=0)), dtype=np.int64)
+        gold = np.zeros_like(at)
         for b, (w, first) in enumerate(zip(batch, firsts)):
-            label_ids[b, first] = [label_index[t] for t in train_set[w.sentence].tags[w.start : w.end]]
+            at[b, : len(first)] = first
+            gold[b, : len(first)] = [label_index[t] for t in train_set[w.sentence].tags[w.start : w.end]]
+        at_t, gold_t = torch.from_numpy(at).to(device), torch.from_numpy(gold).to(device)
+        mask = torch.from_numpy(np.arange(at.shape[1])[None, :] < lengths[:, None]).to(device)
         with autocast():
             scores = model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device))
-        if model.crf is not None:  # the sentence likelihood over each word's first-piece scores
-            words = max(len(f) for f in firsts)
-            at = np.zeros((len(batch), words), dtype=np.int64)
-            for b, first in enumerate(firsts):
-                at[b, : len(first)] = first
-            at_t = torch.from_numpy(at).to(device)
-            emissions = scores.float().gather(1, at_t[:, :, None].expand(-1, -1, scores.shape[2]))
-            gold = torch.from_numpy(np.take_along_axis(label_ids, at, axis=1)).to(device)
-            mask = torch.from_numpy(np.arange(words)[None, :] < np.array([len(f) for f in firsts])[:, None]).to(device)
-            return model.crf.nll(emissions, gold, mask)
-        return torch.nn.functional.cross_entropy(
-            scores.float().flatten(0, 1), torch.from_numpy(label_ids).to(device).flatten(), ignore_index=IGNORE
-        )
+        emissions = scores.float().gather(1, at_t[:, :, None].expand(-1, -1, scores.shape[2]))
+        if model.crf is not None:  # the sentence likelihood
+            return model.crf.nll(emissions, gold_t, mask)
+        return torch.nn.functional.cross_entropy(emissions[mask], gold_t[mask])  # mean over words
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
         if dtype is None:
