@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from tagger.artifact import load_artifact
@@ -22,6 +23,14 @@ MODES = {  # --quantize choice -> (ops whose weights become INT8, what the heade
                   " MatMul weights stored float16 and computed in float32"),
 }
 FP16_MIN_VALUES = 65_536  # smaller matrices are not worth a Cast node
+# SmoothQuant (Xiao et al., 2023) on BERT's feed-forward output projection: its input (the GELU
+# output) has a few channels up to 40x the median, and dynamic INT8 quantises the activation per
+# tensor, so those channels set the step for all. Scaling channel j of the input by 1/s_j and row j
+# of the weight by s_j leaves the float product unchanged and moves the outliers into the weights,
+# which are quantised per channel. Alpha (how much moves) was picked on one uk model's validation F1
+# among 0.5, 0.7, 0.85 (0.8187, 0.8207, 0.8223; unsmoothed 0.8151).
+SMOOTH_ALPHA = 0.85
+CALIBRATION_SENTENCES = 500  # validation sentences whose activations set each channel's range
 
 
 def widened_graph(path: Path) -> Any:
@@ -69,6 +78,76 @@ def matrices_to_float16(model: Any) -> int:
     return len(casts)
 
 
+def ffn_down_matmuls(model: Any) -> list[Any]:
+    """The feed-forward output projections of an exported BERT graph (`encoder.layer.N.output.dense`)."""
+    weights = {init.name for init in model.graph.initializer}
+    return [node for node in model.graph.node if node.op_type == "MatMul" and node.input[1] in weights
+            and "/output/dense/" in node.name and "/attention/" not in node.name]
+
+
+def activation_absmax(model: Any, header: dict[str, Any], sentences: Sequence[Sequence[str]],
+                      tensors: list[str]) -> dict[str, Any]:
+    """Per-channel max |x| of each named graph tensor over the real (unpadded) pieces of `sentences`."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    from tagger.subwords import SubwordEncoder
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in tensors)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    output = str(header["output"])
+    absmax: dict[str, Any] = {name: 0.0 for name in tensors}
+
+    def run(input_ids: Any, attention_mask: Any) -> Any:
+        scores, *values = session.run([output, *tensors], {"input_ids": input_ids, "attention_mask": attention_mask})
+        real = attention_mask.astype(bool)
+        for name, value in zip(tensors, values):
+            absmax[name] = np.maximum(absmax[name], np.abs(value[real]).max(axis=0))
+        return scores
+
+    SubwordEncoder.from_json(header["subwords"]).emissions(sentences, run, len(header["labels"]))
+    return absmax
+
+
+def smooth_ffn_inputs(model: Any, header: dict[str, Any], sentences: Sequence[Sequence[str]],
+                      alpha: float = SMOOTH_ALPHA) -> int:
+    """Move the activation outliers of each FFN output projection into its weight (see SMOOTH_ALPHA).
+
+    Inserts a Mul by 1/s before each such MatMul and scales the weight's rows by s, with
+    s_j = max|x_j|^alpha / max|w_j|^(1 - alpha) calibrated on `sentences`; float outputs are unchanged.
+
+    Returns:
+        how many projections were smoothed
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    matmuls = ffn_down_matmuls(model)
+    if not matmuls or not sentences:
+        return 0
+    absmax = activation_absmax(model, header, sentences, [node.input[0] for node in matmuls])
+    initializers = {init.name: init for init in model.graph.initializer}
+    muls = {}
+    for node in matmuls:
+        weight = numpy_helper.to_array(initializers[node.input[1]])
+        tiny = np.float32(1e-5)  # a channel that never fired (or a zero row) keeps a finite scale
+        s = np.maximum(absmax[node.input[0]], tiny) ** alpha / np.maximum(np.abs(weight).max(axis=1), tiny) ** (1 - alpha)
+        initializers[node.input[1]].CopyFrom(numpy_helper.from_array((weight * s[:, None]).astype(np.float32), node.input[1]))
+        inverse = f"{node.name}_smooth_inverse"
+        model.graph.initializer.append(numpy_helper.from_array((1 / s).astype(np.float32), inverse))
+        smoothed = f"{node.input[0]}_smoothed"
+        muls[node.name] = helper.make_node("Mul", [node.input[0], inverse], [smoothed], name=f"{node.name}_smooth")
+        node.input[0] = smoothed
+    nodes = [n for node in model.graph.node for n in ([muls[node.name]] if node.name in muls else []) + [node]]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return len(muls)
+
+
 def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
     """Where the test split is: --data, else the local folder the model was trained from, else $TAGGER_DATA / the Hub."""
     if data:
@@ -89,13 +168,20 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     from export.onnx import set_header
 
     lang = header["language"]
-    gold = load_split(lang, "test", test_data(checkpoint, data))
+    source = test_data(checkpoint, data)
+    gold = load_split(lang, "test", source)
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
     try:
         logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
         op_types, method = MODES[mode]
-        quantize_dynamic(widened_graph(path), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
+        graph = widened_graph(path)
+        if header["kind"] == "bert" and "MatMul" in op_types:
+            calibration = [s.words for s in load_split(lang, "validation", source)[:CALIBRATION_SENTENCES]]
+            if smooth_ffn_inputs(graph, header, calibration):
+                method += (f"; FFN output projections smoothed (SmoothQuant, alpha {SMOOTH_ALPHA}, absmax over"
+                           f" {len(calibration)} validation sentences)")
+        quantize_dynamic(graph, str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
                          per_channel=True)
         if mode == "int8-fp16":
             graph = onnx.load(str(int8))

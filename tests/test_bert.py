@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import export.onnx as exporter
 from conftest import LABELS, TAGS, WORDS, Trained, silence_tracer_warnings, tiny_bert_config
+from export.quantize import ffn_down_matmuls, smooth_ffn_inputs
 from tagger.artifact import META_KEY, load_artifact
 from tagger.cli import cli
 from tagger.decode import Decoder
@@ -212,9 +213,25 @@ def test_int8_export_measures_test_f1_before_and_after(trained_bert: Trained, se
     assert q is not None and q["test_f1_fp32"] == 1.0 and 0.0 <= q["test_f1_int8"] <= 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_bert.onnx", "best_bert.pth"]
     header = json.loads({p.key: p.value for p in onnx.load(str(report.path)).metadata_props}[META_KEY])
-    assert header["quantization"] == q
+    assert header["quantization"] == q and "SmoothQuant" in q["method"]
     assert any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in onnx.load(str(report.path)).graph.node)
     assert len(Tagger(load_artifact(report.path, device="cpu")).tag(WORDS)[0]) == len(WORDS[0])
+
+
+def test_smoothing_moves_scale_into_ffn_weights_and_keeps_float_outputs(exported_bert: Path, tmp_path: Path) -> None:
+    model = onnx.load(str(exported_bert))
+    header = load_artifact(exported_bert, device="cpu").header
+    before = {n.input[1]: onnx.numpy_helper.to_array(i) for n in ffn_down_matmuls(model)
+              for i in model.graph.initializer if i.name == n.input[1]}
+    assert len(before) == 2  # one per layer of the tiny encoder
+    assert smooth_ffn_inputs(model, header, WORDS) == len(before)
+    after = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer if i.name in before}
+    assert all(not np.allclose(after[k], before[k]) for k in before)  # the weights took the scales...
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp_path / "smoothed.onnx"))
+    emit = [Tagger(load_artifact(p, device="cpu")).emit(WORDS, None) for p in (exported_bert, tmp_path / "smoothed.onnx")]
+    for a, b in zip(*emit):  # ...and the inserted 1/s cancels them in float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_tag_and_evaluate_through_the_cli(exported_bert: Path, session_corpus: Path) -> None:
