@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tagger.artifact import load_artifact
@@ -131,10 +131,10 @@ def smooth_ffn_inputs(model: Any, header: dict[str, Any], sentences: Sequence[Se
         return 0
     absmax = activation_absmax(model, header, sentences, [node.input[0] for node in matmuls])
     initializers = {init.name: init for init in model.graph.initializer}
+    tiny = np.float32(1e-5)  # a channel that never fired (or a zero row) keeps a finite scale
     muls = {}
     for node in matmuls:
         weight = numpy_helper.to_array(initializers[node.input[1]])
-        tiny = np.float32(1e-5)  # a channel that never fired (or a zero row) keeps a finite scale
         s = np.maximum(absmax[node.input[0]], tiny) ** alpha / np.maximum(np.abs(weight).max(axis=1), tiny) ** (1 - alpha)
         initializers[node.input[1]].CopyFrom(numpy_helper.from_array((weight * s[:, None]).astype(np.float32), node.input[1]))
         inverse = f"{node.name}_smooth_inverse"
@@ -156,15 +156,48 @@ def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
     return source if source and Path(source).is_dir() else None
 
 
+def smooths(mode: str, header: dict[str, Any]) -> bool:
+    """Whether `mode` smooths this graph's FFN inputs: BERT graphs whose MatMuls become INT8."""
+    return header["kind"] == "bert" and "MatMul" in MODES[mode][0]
+
+
+def write_quantized(path: Path, out: Path, mode: str, header: dict[str, Any],
+                    calibration: Sequence[Sequence[str]] = (), alpha: float = SMOOTH_ALPHA) -> str:
+    """Write the graph at `path` quantised by `mode` (a MODES key) to `out`, without a header.
+
+    With calibration sentences, a BERT graph's FFN inputs are smoothed first (see SMOOTH_ALPHA).
+
+    Returns:
+        the method, as the header states it
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
+    op_types, method = MODES[mode]
+    graph = widened_graph(path)
+    if smooths(mode, header) and smooth_ffn_inputs(graph, header, calibration, alpha):
+        method += (f"; FFN output projections smoothed (SmoothQuant, alpha {alpha}, absmax over"
+                   f" {len(calibration)} validation sentences)")
+    quantize_dynamic(graph, str(out), weight_type=QuantType.QInt8, op_types_to_quantize=op_types, per_channel=True)
+    if mode == "int8-fp16":
+        graph = onnx.load(str(out))
+        matrices_to_float16(graph)
+        onnx.save(graph, str(out))
+    return method
+
+
+def calibration_sentences(lang: str, source: str | None) -> list[list[str]]:
+    """The validation sentences whose activations set the smoothing scales."""
+    return [list(s.words) for s in load_split(lang, "validation", source)[:CALIBRATION_SENTENCES]]
+
+
 def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any], data: str | None,
                   mode: str = "int8") -> dict[str, Any]:
     """Replace the float32 graph at `path` by its quantised version (a MODES key); return the test F1 of both.
 
     The header of the new file records the method and both scores ("test_f1_int8": the quantised graph's).
     """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from export.onnx import set_header
 
     lang = header["language"]
@@ -173,20 +206,8 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
     try:
-        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
-        op_types, method = MODES[mode]
-        graph = widened_graph(path)
-        if header["kind"] == "bert" and "MatMul" in op_types:
-            calibration = [s.words for s in load_split(lang, "validation", source)[:CALIBRATION_SENTENCES]]
-            if smooth_ffn_inputs(graph, header, calibration):
-                method += (f"; FFN output projections smoothed (SmoothQuant, alpha {SMOOTH_ALPHA}, absmax over"
-                           f" {len(calibration)} validation sentences)")
-        quantize_dynamic(graph, str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
-                         per_channel=True)
-        if mode == "int8-fp16":
-            graph = onnx.load(str(int8))
-            matrices_to_float16(graph)
-            onnx.save(graph, str(int8))
+        calibration = calibration_sentences(lang, source) if smooths(mode, header) else []
+        method = write_quantized(path, int8, mode, header, calibration)
         after = evaluate(Tagger(load_artifact(int8, device="cpu")), gold)
         info = {
             "mode": mode,
