@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger.artifact import load_artifact
+from tagger.conll import Sentence
 from tagger.corpus import load_split
 from tagger.evaluate import evaluate
 from tagger.predict import Tagger
@@ -187,9 +188,9 @@ def write_quantized(path: Path, out: Path, mode: str, header: dict[str, Any],
     return method
 
 
-def calibration_sentences(lang: str, source: str | None) -> list[list[str]]:
-    """The validation sentences whose activations set the smoothing scales."""
-    return [list(s.words) for s in load_split(lang, "validation", source)[:CALIBRATION_SENTENCES]]
+def calibration_sentences(validation: Sequence[Sentence]) -> list[list[str]]:
+    """The words of the validation sentences whose activations set the smoothing scales."""
+    return [list(s.words) for s in validation[:CALIBRATION_SENTENCES]]
 
 
 def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any], data: str | None,
@@ -206,7 +207,7 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
     try:
-        calibration = calibration_sentences(lang, source) if smooths(mode, header) else []
+        calibration = calibration_sentences(load_split(lang, "validation", source)) if smooths(mode, header) else []
         method = write_quantized(path, int8, mode, header, calibration)
         after = evaluate(Tagger(load_artifact(int8, device="cpu")), gold)
         info = {

@@ -32,7 +32,7 @@ def main() -> None:
         raise SystemExit(f"{args.model}: not a float32 BERT graph; export one without --quantize")
     lang = header["language"]
     splits = {split: load_split(lang, split, args.data) for split in ("validation", "test")}
-    calibration = calibration_sentences(lang, args.data)
+    calibration = calibration_sentences(splits["validation"])  # read once, for scoring and calibration
 
     def scores(path: Path) -> str:
         tagger = Tagger(load_artifact(path, device="cpu"))
