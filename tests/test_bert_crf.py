@@ -78,3 +78,20 @@ def test_a_checkpoint_from_before_the_option_loads_without_a_crf(trained_crf: Tr
     checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("crf.")}
     model, _ = build_bert(checkpoint)
     assert model.crf is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here; run where one is lent")
+@pytest.mark.parametrize("options", [{}, {"crf": True, "document_context": True, "max_pieces": 16, "batch_size": 2}],
+                         ids=["plain", "crf-doc"])
+def test_trains_on_cuda_in_bf16_and_the_checkpoint_tags_on_the_cpu(
+    session_corpus: Path, tiny_encoder: Path, tmp_path: Path, options: dict[str, object]
+) -> None:
+    """`--device cuda` with the default precision (bf16 autocast on a GPU that runs it) overfits the
+    inline sentences, and the checkpoint it writes rebuilds on the CPU and tags them all right."""
+    config = tiny_bert_config(session_corpus, tmp_path, tiny_encoder, device="cuda", precision="auto", **options)
+    run = train_tiny(config, tmp_path)
+    assert "device cuda" in run.log and "bfloat16 training" in run.log
+    assert run.result.validation_f1 == 1.0
+    model, subwords = build_bert(load_checkpoint(run.checkpoint))  # CPU tensors: loads without a GPU
+    assert next(model.parameters()).device.type == "cpu"
+    assert tag_with(bert_torch_emitter(model, subwords, len(LABELS)), crf_decoder(model, LABELS), LABELS, WORDS) == TAGS
