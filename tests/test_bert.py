@@ -26,7 +26,7 @@ from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
 from train.bert import build_bert
 from train.checkpoint import load_checkpoint
-from train.recipes import bert_torch_emitter, torch_run
+from train.recipes import bert_torch_emitter, encoder_groups, torch_run
 from train.trim import trim_unigram
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
@@ -259,6 +259,27 @@ def test_train_config_checks_bert_options(tiny_encoder: Path, session_corpus: Pa
     with pytest.raises(TaggerError, match="exceeds encoder .* 64 positions"):
         train(config)
     assert tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=None).lr == 8e-5  # the arch's default
+    with pytest.raises(ValueError, match="layer_decay"):
+        tiny_bert_config(session_corpus, tmp_path, tiny_encoder, layer_decay=0.0)
+
+
+def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session_corpus: Path, tiny_encoder: Path,  # noqa: ANN001
+                                                             tmp_path: Path) -> None:
+    """Every trained parameter is in one group; the rate is lr * decay ** (layers above it + 1)."""
+    model, _ = torch_bert  # 2 encoder layers: embeddings at depth 0, layers 1-2, the classifier at 3
+    config = tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=1e-3, layer_decay=0.5, weight_decay=0.01)
+    groups = encoder_groups(model, config)
+    rate = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("crf.")]
+    assert sum(len(g["params"]) for g in groups) == len(rate) == len(named)
+    lr = {n: rate[id(p)][0] for n, p in named}
+    assert lr["scores.weight"] == pytest.approx(1e-3)
+    assert lr["encoder.encoder.layer.1.output.dense.weight"] == pytest.approx(5e-4)
+    assert lr["encoder.encoder.layer.0.attention.self.query.bias"] == pytest.approx(2.5e-4)
+    assert lr["encoder.embeddings.word_embeddings.weight"] == pytest.approx(1.25e-4)
+    assert all(rate[id(p)][1] == (0.01 if p.ndim >= 2 else 0.0) for _, p in named)  # not on biases, LayerNorms
+    flat = encoder_groups(model, tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=1e-3))
+    assert {g["lr"] for g in flat} == {1e-3}  # the default, 1: one rate, as before the option
 
 
 def test_an_unreachable_encoder_is_a_clear_error(session_corpus: Path, tmp_path: Path) -> None:

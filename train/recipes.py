@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -189,6 +190,28 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
+def layer_depth(name: str, layers: int) -> int:
+    """0 for the embeddings, k + 1 for encoder layer k, layers + 1 for the classifier above them."""
+    if name.startswith("encoder.embeddings."):
+        return 0
+    found = re.match(r"encoder\.encoder\.layer\.(\d+)\.", name)
+    return int(found.group(1)) + 1 if found else layers + 1
+
+
+def encoder_groups(model: BertTagger, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups of the encoder and classifier: weight decay on matrices only (not biases and
+    LayerNorms), and with --layer-decay a rate that shrinks layer by layer towards the embeddings,
+    which keep more of what pretraining learnt (Howard & Ruder 2018; Clark et al. 2020)."""
+    layers = int(model.encoder.config.num_hidden_layers)
+    groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not name.startswith("crf."):
+            groups.setdefault((layer_depth(name, layers), param.ndim >= 2), []).append(param)
+    return [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
+             "lr": config.lr * config.layer_decay ** (layers + 1 - depth)}
+            for (depth, decays), params in sorted(groups.items())]
+
+
 def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
     """A pretrained encoder (trimmed vocabulary), AdamW with warm-up and linear decay, bf16 autocast."""
     encoder, subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
@@ -207,11 +230,7 @@ def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
     def rate(step: int) -> float:  # warm-up to the peak, then linear decay to zero
         return step / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
 
-    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("crf.")]
-    no_decay = [p for n, p in named if p.ndim < 2]  # biases and LayerNorms
-    decay = [p for n, p in named if p.ndim >= 2]
-    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": config.weight_decay},
-                                    {"params": no_decay, "weight_decay": 0.0}]
+    groups = encoder_groups(model, config)
     if model.crf is not None:
         groups.append({"params": list(model.crf.parameters()), "weight_decay": 0.0, "lr": config.lr * CRF_LR_SCALE})
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
