@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +99,17 @@ def test_trains_on_cuda_in_bf16_and_the_checkpoint_tags_on_the_cpu(
     assert all(t.device.type == "cpu" for t in stored.values())
     model, subwords = build_bert(load_checkpoint(run.checkpoint))
     assert tag_with(bert_torch_emitter(model, subwords, len(LABELS)), crf_decoder(model, LABELS), LABELS, WORDS) == TAGS
+
+
+def test_ensemble_script_averages_scores_and_refuses_mixed_recipes(crf_tagger: Tagger, exported_bert: Path,
+                                                                    session_corpus: Path) -> None:
+    """A model averaged with itself scores as it does alone; a CRF and a plain model do not mix."""
+    script = Path(__file__).parents[1] / "scripts" / "ensemble.py"
+    path = str(crf_tagger.artifact.path)
+    done = subprocess.run([sys.executable, str(script), "--data", str(session_corpus), path, path],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].endswith("micro F1 1.0000") and lines[2].endswith("micro F1 1.0000")
+    mixed = subprocess.run([sys.executable, str(script), "--data", str(session_corpus), path, str(exported_bert)],
+                           capture_output=True, text=True)
+    assert mixed.returncode != 0 and "differs from" in mixed.stderr and "Traceback" not in mixed.stderr
