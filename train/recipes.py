@@ -207,9 +207,10 @@ def encoder_groups(model: BertTagger, config: TrainConfig) -> list[dict[str, Any
     for name, param in model.named_parameters():
         if not name.startswith("crf."):
             groups.setdefault((layer_depth(name, layers), param.ndim >= 2), []).append(param)
+    # The classifier's group first: the progress line prints the first group's rate, so it shows --lr.
     return [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
              "lr": config.lr * config.layer_decay ** (layers + 1 - depth)}
-            for (depth, decays), params in sorted(groups.items())]
+            for (depth, decays), params in sorted(groups.items(), reverse=True)]
 
 
 def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
