@@ -20,6 +20,7 @@ import numpy as np
 from tagger.artifact import load_artifact
 from tagger.corpus import load_split
 from tagger.decode import Decoder
+from tagger.errors import TaggerError
 from tagger.metrics import score
 from tagger.predict import Tagger, tag_with
 from tagger.scheme import entity_types
@@ -35,6 +36,18 @@ def averaged_decoder(taggers: list[Tagger]) -> Decoder:
     return Decoder(taggers[0].labels, *(np.mean([np.asarray(c[k], np.float32) for c in crfs], axis=0) for k in CRF_KEYS))
 
 
+def recipe_of(tagger: Tagger) -> tuple[object, ...]:
+    """What models must share to be averaged: kind, labels, language, CRF or not."""
+    artifact = tagger.artifact
+    return artifact.kind, tuple(artifact.labels), artifact.language, bool(artifact.header.get("crf"))
+
+
+def averaged(taggers: list[Tagger], words: list[list[str]]) -> tuple[list[list[np.ndarray]], list[np.ndarray], Decoder]:
+    """Each model's word scores, their mean per sentence, and the decoder of the mean."""
+    emissions = [t.emit(words, None) for t in taggers]  # one text per split, as `evaluate` reads it
+    return emissions, [np.mean([e[k] for e in emissions], axis=0) for k in range(len(words))], averaged_decoder(taggers)
+
+
 def main() -> None:
     """Print each model's F1 and the ensemble's, per split."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,25 +55,24 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     parser.add_argument("--split", action="append", help="repeat for several [default: test]")
     args = parser.parse_args()
-    taggers = [Tagger(load_artifact(path, "cpu")) for path in args.models]
-    first = taggers[0]
-    for path, tagger in zip(args.models, taggers):
-        if (tagger.labels, tagger.artifact.language, bool(tagger.artifact.header.get("crf"))) != \
-                (first.labels, first.artifact.language, bool(first.artifact.header.get("crf"))):
-            sys.exit(f"error: {path} differs from {args.models[0]} in labels, language or CRF; "
-                     "ensemble models of one recipe")
-    labels, types = first.labels, entity_types(first.labels)
-    for split in args.split or ["test"]:
-        gold = load_split(first.artifact.language, split, args.data)
-        words, tags = [s.words for s in gold], [s.tags for s in gold]
-        emissions = [t.emit(words, None) for t in taggers]  # one text per split, as `evaluate` reads it
-        for path, tagger, own in zip(args.models, taggers, emissions):
-            pred = tag_with(lambda _: own, tagger.decoder, labels, words)
-            print(f"{split} {path}: micro F1 {score(tags, pred, types=types).micro.f1:.4f}")
-        mean = [np.mean([e[k] for e in emissions], axis=0) for k in range(len(words))]
-        pred = tag_with(lambda _: mean, averaged_decoder(taggers), labels, words)
-        micro = score(tags, pred, types=types).micro
-        print(f"{split} ensemble of {len(taggers)}: P {micro.precision:.4f} R {micro.recall:.4f} micro F1 {micro.f1:.4f}")
+    try:
+        taggers = [Tagger(load_artifact(path, "cpu")) for path in args.models]
+        for path, tagger in zip(args.models, taggers):
+            if recipe_of(tagger) != recipe_of(taggers[0]):
+                raise TaggerError(f"{path} differs from {args.models[0]} in kind, labels, language or CRF;"
+                                  " ensemble models of one recipe")
+        labels, types = taggers[0].labels, entity_types(taggers[0].labels)
+        for split in args.split or ["test"]:
+            gold = load_split(taggers[0].artifact.language, split, args.data)
+            words, tags = [s.words for s in gold], [s.tags for s in gold]
+            each, mean, decoder = averaged(taggers, words)
+            for path, tagger, own in zip(args.models, taggers, each):
+                pred = tag_with(lambda _: own, tagger.decoder, labels, words)
+                print(f"{split} {path}: micro F1 {score(tags, pred, types=types).micro.f1:.4f}")
+            micro = score(tags, tag_with(lambda _: mean, decoder, labels, words), types=types).micro
+            print(f"{split} ensemble of {len(taggers)}: P {micro.precision:.4f} R {micro.recall:.4f} micro F1 {micro.f1:.4f}")
+    except TaggerError as err:
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import warnings
@@ -261,6 +262,8 @@ def test_train_config_checks_bert_options(tiny_encoder: Path, session_corpus: Pa
     assert tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=None).lr == 8e-5  # the arch's default
     with pytest.raises(ValueError, match="layer_decay"):
         tiny_bert_config(session_corpus, tmp_path, tiny_encoder, layer_decay=0.0)
+    with pytest.raises(ValueError, match="layer_decay is for --arch bert"):
+        tiny_bert_config(session_corpus, tmp_path, tiny_encoder, arch="lstm", layer_decay=0.5)
 
 
 def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session_corpus: Path, tiny_encoder: Path,  # noqa: ANN001
@@ -278,8 +281,14 @@ def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session
     assert lr["encoder.encoder.layer.0.attention.self.query.bias"] == pytest.approx(2.5e-4)
     assert lr["encoder.embeddings.word_embeddings.weight"] == pytest.approx(1.25e-4)
     assert all(rate[id(p)][1] == (0.01 if p.ndim >= 2 else 0.0) for _, p in named)  # not on biases, LayerNorms
+    assert all(lr[n] < 1e-3 for n in lr if not n.startswith("scores."))  # all of the encoder learns slower
     flat = encoder_groups(model, tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=1e-3))
     assert {g["lr"] for g in flat} == {1e-3}  # the default, 1: one rate, as before the option
+    other = copy.deepcopy(model)  # an encoder with a parameter outside BERT's layout (as DeBERTa's)
+    other.encoder.register_parameter("rel_embeddings", torch.nn.Parameter(torch.zeros(4, 32)))
+    with pytest.raises(TaggerError, match="'encoder.rel_embeddings'.*--layer-decay 1"):
+        encoder_groups(other, config)
+    assert {g["lr"] for g in encoder_groups(other, tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=1e-3))} == {1e-3}
 
 
 def test_an_unreachable_encoder_is_a_clear_error(session_corpus: Path, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ class TrainConfig:
     max_pieces: int = opt(256, "bert and --context: window length in pieces, <s> and </s> included; longer sentences are split into overlapping windows")
     document_context: bool = opt(False, "bert: read consecutive sentences as one text, so windows of --max-pieces span sentence boundaries and each word sees its neighbours (ner-uk is whole documents); the model then reads each input document so when tagging")
     crf: bool = opt(False, "bert: a CRF layer (label transition scores) over the word scores, trained by the sentence likelihood and decoded by Viterbi with them; the BiLSTM always has one")
-    layer_decay: float = opt(1.0, "bert: layer-wise learning-rate decay: the classifier learns at --lr, encoder layer k from the top at --lr times this to the k, the embeddings lowest (1: one rate for all)")
+    layer_decay: float = opt(1.0, "bert: layer-wise learning-rate decay D: the classifier learns at --lr, the top encoder layer at --lr*D, the next at --lr*D^2, ..., the embeddings at --lr*D^(layers+1) (1: one rate for all)")
     warmup: float = opt(0.1, "bert: fraction of the steps over which the learning rate rises to its peak")
     precision: str = opt("auto", "bert: auto (bf16 autocast where the CPU or GPU runs it natively, else fp32) | fp32 | bf16")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
@@ -99,6 +99,8 @@ class TrainConfig:
             parse_layers(self.context_layers)  # a ValueError that names the option
         if not 0 < self.layer_decay <= 1:
             raise ValueError(f"layer_decay must be in (0, 1], not {self.layer_decay}")
+        if self.layer_decay != 1 and self.arch != "bert":
+            raise ValueError("layer_decay is for --arch bert")
         if not 0 <= self.warmup < 1 or self.vocab_top_k < 0 or self.patience < 1:
             raise ValueError("warmup must be in [0, 1), vocab_top_k 0 or more, patience at least 1")
 

@@ -16,6 +16,7 @@ import torch
 from tagger.batching import length_batches
 from tagger.conll import Sentence
 from tagger.decode import Decoder
+from tagger.errors import TaggerError
 from tagger.features import CONTEXT_INPUTS, LstmVocab
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn, lstm_emitter
 from tagger.subwords import SubwordEncoder, Window, join_runs
@@ -190,12 +191,15 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
-def layer_depth(name: str, layers: int) -> int:
-    """0 for the embeddings, k + 1 for encoder layer k, layers + 1 for the classifier above them."""
+def layer_depth(name: str, layers: int) -> int | None:
+    """0 for the embeddings, k + 1 for encoder layer k, layers + 1 for the classifier; None for a
+    parameter of another layout (DistilBERT, ALBERT, DeBERTa name theirs otherwise)."""
+    if name.startswith("scores."):
+        return layers + 1
     if name.startswith("encoder.embeddings."):
         return 0
     found = re.match(r"encoder\.encoder\.layer\.(\d+)\.", name)
-    return int(found.group(1)) + 1 if found else layers + 1
+    return int(found.group(1)) + 1 if found else None
 
 
 def encoder_groups(model: BertTagger, config: TrainConfig) -> list[dict[str, Any]]:
@@ -205,8 +209,15 @@ def encoder_groups(model: BertTagger, config: TrainConfig) -> list[dict[str, Any
     layers = int(model.encoder.config.num_hidden_layers)
     groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
-        if not name.startswith("crf."):
-            groups.setdefault((layer_depth(name, layers), param.ndim >= 2), []).append(param)
+        if name.startswith("crf."):
+            continue
+        depth = layer_depth(name, layers)
+        if depth is None:
+            if config.layer_decay != 1:
+                raise TaggerError(f"--layer-decay: encoder {config.encoder} has parameter {name!r}, outside the BERT"
+                                  " layout it knows (embeddings, encoder.layer.N); train it with --layer-decay 1")
+            depth = layers + 1  # one rate for all: the depth does not matter
+        groups.setdefault((depth, param.ndim >= 2), []).append(param)
     # The classifier's group first: the progress line prints the first group's rate, so it shows --lr.
     return [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
              "lr": config.lr * config.layer_decay ** (layers + 1 - depth)}
