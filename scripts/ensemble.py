@@ -4,9 +4,10 @@
 
 Prints each model's micro F1, then that of their average: the word scores (emissions) of all
 models averaged, and decoded by constrained Viterbi with their averaged CRF transitions. Models
-must share labels and language, and either all have a CRF or none. An ensemble is not shipped
-(N models cost N times the size and time); it bounds what better training of one such model
-could gain, on validation and test alike (`--split validation --split test`).
+must share kind, labels and language, and either all have a CRF or none. An ensemble is not
+shipped (N models cost N times the size and time); what averaging out seed noise gains is a rough
+guide to what better training of one such model could gain, on validation and test alike
+(`--split validation --split test`).
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ def test_train_config_checks_bert_options(tiny_encoder: Path, session_corpus: Pa
 
 def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session_corpus: Path, tiny_encoder: Path,  # noqa: ANN001
                                                              tmp_path: Path) -> None:
-    """Every trained parameter is in one group; the rate is lr * decay ** (layers above it + 1)."""
+    """Every trained parameter is in one group; the rate is lr * decay ** (its depth below the classifier)."""
     model, _ = torch_bert  # 2 encoder layers: embeddings at depth 0, layers 1-2, the classifier at 3
     config = tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=1e-3, layer_decay=0.5, weight_decay=0.01)
     groups = encoder_groups(model, config)

@@ -23,6 +23,8 @@ from train.recipes import bert_recipe, bert_torch_emitter, crf_decoder
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
 
+ENSEMBLE_SCRIPT = Path(__file__).parents[1] / "scripts" / "ensemble.py"
+
 
 @pytest.fixture(scope="module")
 def trained_crf(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
@@ -112,7 +114,7 @@ def other_crf(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pytest
 
 
 def test_ensemble_averages_scores_and_transitions(crf_tagger: Tagger, other_crf: Tagger) -> None:
-    spec = importlib.util.spec_from_file_location("ensemble", Path(__file__).parents[1] / "scripts" / "ensemble.py")
+    spec = importlib.util.spec_from_file_location("ensemble", ENSEMBLE_SCRIPT)
     ensemble = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ensemble)
     words = WORDS + [[]]
@@ -130,13 +132,12 @@ def test_ensemble_averages_scores_and_transitions(crf_tagger: Tagger, other_crf:
 
 def test_ensemble_script_prints_scores_and_refuses_mixed_recipes(crf_tagger: Tagger, other_crf: Tagger,
                                                                  exported_bert: Path, session_corpus: Path) -> None:
-    script = Path(__file__).parents[1] / "scripts" / "ensemble.py"
     models = [str(crf_tagger.artifact.path), str(other_crf.artifact.path)]
-    done = subprocess.run([sys.executable, str(script), "--data", str(session_corpus), *models],
+    done = subprocess.run([sys.executable, str(ENSEMBLE_SCRIPT), "--data", str(session_corpus), *models],
                           capture_output=True, text=True, check=True)
     lines = done.stdout.splitlines()
     assert len(lines) == 3 and lines[2].startswith("test ensemble of 2:") and lines[2].endswith("micro F1 1.0000")
     for bad in ([models[0], str(exported_bert)], [models[0], str(session_corpus / "missing.onnx")]):
-        refused = subprocess.run([sys.executable, str(script), "--data", str(session_corpus), *bad],
+        refused = subprocess.run([sys.executable, str(ENSEMBLE_SCRIPT), "--data", str(session_corpus), *bad],
                                  capture_output=True, text=True)
         assert refused.returncode != 0 and refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
