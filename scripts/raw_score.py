@@ -2,6 +2,7 @@
 against the gold `.jsonl` spans (exact start, end and label).
 
     python scripts/raw_score.py --model assets/uk_lstm.onnx --raw ../shared/data/ner-uk/raw/test
+    python scripts/raw_score.py --model assets/uk_bert.onnx --model assets/uk_lstm.onnx --weights 0.6,0.4  # averaged
 
 This measures the whole user path: sentence splitting, tokenisation, tagging, offsets.
 """
@@ -15,14 +16,15 @@ import time
 from pathlib import Path
 
 from tagger.annotate import TaggedSentence, annotate
-from tagger.artifact import Artifact, load_artifact, shipped_model
 from tagger.documents import file_document
 from tagger.metrics import Score, prf
-from tagger.predict import Tagger
+from tagger.ensemble import load_tagger
+from tagger.predict import SentenceTagger
+from tagger.shipped import shipped_models
 
 
-def raw_score(artifact: Artifact, raw: Path) -> tuple[dict[str, Score], Score, int, float]:
-    """Per-type and micro scores of the artifact's character spans on the texts of `raw`.
+def raw_score(tagger: SentenceTagger, raw: Path) -> tuple[dict[str, Score], Score, int, float]:
+    """Per-type and micro scores of the tagger's character spans on the texts of `raw`.
 
     Returns:
         (per-type scores, micro scores, words tagged, seconds spent tagging incl. tokenisation)
@@ -40,7 +42,7 @@ def raw_score(artifact: Artifact, raw: Path) -> tuple[dict[str, Score], Score, i
     started = time.perf_counter()
     words = 0
     source = ""
-    for event in annotate((file_document(p, "strict") for p in texts), Tagger(artifact), artifact.language):
+    for event in annotate((file_document(p, "strict") for p in texts), tagger, tagger.language):
         if isinstance(event, TaggedSentence):
             words += len(event.tokens)
             pred.update((source, e.start, e.end, e.label) for e in event.entities)
@@ -58,13 +60,17 @@ def raw_score(artifact: Artifact, raw: Path) -> tuple[dict[str, Score], Score, i
 def main() -> None:
     """Print micro and per-type P/R/F1 over all documents of the folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="ONNX model [default: shipped uk model]")
+    parser.add_argument("--model", type=Path, action="append", help="ONNX model; repeat to average several"
+                        " [default: the shipped uk default]")
     parser.add_argument("--raw", type=Path, default=Path(__file__).parents[1] / "../shared/data/ner-uk/raw/test")
+    parser.add_argument("--weights", type=lambda text: [float(w) for w in text.split(",")], default=None,
+                        help="weights of several --model, comma-separated [default: equal]")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    artifact = load_artifact(args.model or shipped_model("uk"), args.device)
-    per_type, s, words, seconds = raw_score(artifact, args.raw)
-    print(f"model {artifact.path.name}: {len(sorted(args.raw.glob('*.txt')))} documents of {args.raw}, {words} words"
+    paths, weights = (args.model, args.weights) if args.model else shipped_models("uk")
+    tagger = load_tagger(paths, args.device, args.weights or weights)
+    per_type, s, words, seconds = raw_score(tagger, args.raw)
+    print(f"model {tagger.name}: {len(sorted(args.raw.glob('*.txt')))} documents of {args.raw}, {words} words"
           f" in {seconds:.2f} s ({words / seconds:,.0f} words/s incl. tokenisation)")
     for label, t in per_type.items():
         print(f"  {label:6s} P {t.precision:.4f}  R {t.recall:.4f}  F1 {t.f1:.4f}  support {t.support}")

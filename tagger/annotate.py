@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from tagger.documents import Document
-from tagger.predict import Tagger
+from tagger.predict import SentenceTagger
 from tagger.scheme import tags_to_spans
 from tagger.text import Token, split_sentences
 
@@ -53,7 +53,7 @@ class TaggedSentence:
 Event = DocStart | TaggedSentence | DocEnd
 
 
-def annotate(documents: Iterable[Document], tagger: Tagger, lang: str) -> Iterator[Event]:
+def annotate(documents: Iterable[Document], tagger: SentenceTagger, lang: str) -> Iterator[Event]:
     """Events for each document in input order: DocStart, its TaggedSentences, DocEnd.
 
     Sentences of many documents are tagged together in length-sorted batches; memory holds
@@ -78,7 +78,7 @@ def annotate(documents: Iterable[Document], tagger: Tagger, lang: str) -> Iterat
     yield from flush(pending, tagger)
 
 
-def flush(pending: list[DocStart | DocEnd | tuple[list[Token], str]], tagger: Tagger) -> Iterator[Event]:
+def flush(pending: list[DocStart | DocEnd | tuple[list[Token], str]], tagger: SentenceTagger) -> Iterator[Event]:
     """Tag the buffered sentences in one go and replay the buffer as events."""
     sentences = [item for item in pending if isinstance(item, tuple)]
     documents, runs = 0, []  # each sentence's document, for models that read document context

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -87,23 +86,3 @@ def load_artifact(path: str | Path, device: str = "auto") -> Artifact:
             f" {len(header['labels'])}; the file is inconsistent, re-export it"
         )
     return Artifact(path, header, session)
-
-
-# The shipped architectures of each language, best test F1 first (tests/test_assets.py measures it):
-# for English the BiLSTM over frozen e5 features (0.4663) edges out fine-tuned e5 (0.4634).
-BEST_FIRST = {"uk": ("bert", "lstm"), "en": ("lstm", "bert")}
-
-
-def shipped_model(lang: str, arch: str | None = None) -> Path:
-    """The default model shipped for `lang` (best architecture first, unless `arch` is given)."""
-    folder = resources.files("tagger.assets")
-    archs = [arch] if arch else list(BEST_FIRST.get(lang, ("bert", "lstm")))
-    for name in archs:
-        candidate = folder / f"{lang}_{name}.onnx"
-        if candidate.is_file():
-            return Path(str(candidate))
-    shipped = sorted(p.name for p in folder.iterdir() if p.name.endswith(".onnx"))
-    raise ArtifactError(
-        f"no shipped {'/'.join(archs)} model for language {lang!r} (shipped: {', '.join(shipped) or 'none'});"
-        " pass --model FILE.onnx"
-    )

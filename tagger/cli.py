@@ -8,13 +8,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from tagger import __version__
 from tagger.errors import OutputError, TaggerError
+from tagger.shipped import ARCHS
+
+if TYPE_CHECKING:
+    from tagger.predict import SentenceTagger
 
 LANGS = ("uk", "en")
 SPLITS = ("train", "validation", "test")
@@ -87,25 +91,45 @@ def cli() -> None:
     """Named-entity tagging for Ukrainian and English (BiLSTM/BERT, ONNX Runtime)."""
 
 
-def open_model(model: Path | None, lang: str | None, arch: str | None, device: str) -> Any:
-    """Load --model, or the shipped default of --lang; say once which provider runs it."""
-    from tagger.artifact import load_artifact, shipped_model
+def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, device: str,
+               weights: str | None) -> SentenceTagger:
+    """A tagger for --model (several: averaged), or the shipped default of --lang; say once what runs."""
+    from tagger.artifact import load_artifact
+    from tagger.ensemble import combined
+    from tagger.predict import Tagger
     from tagger.runtime import active_provider
+    from tagger.shipped import shipped_models
 
-    path = model if model is not None else shipped_model(lang or "uk", arch)
-    artifact = load_artifact(path, device)
-    if lang and artifact.language != lang:
-        raise TaggerError(f"{path} is a {artifact.language!r} model but --lang is {lang!r}; drop one of them")
-    click.echo(f"tagger: {path.name} ({artifact.kind}, {artifact.language}) on {active_provider(artifact.session)}", err=True)
-    return artifact
+    paths, shipped_weights = (list(models), None) if models else shipped_models(lang or "uk", arch)
+    mix = parse_weights(weights) if weights else shipped_weights
+    artifacts = [load_artifact(path, device) for path in paths]
+    for path, artifact in zip(paths, artifacts):
+        if lang and artifact.language != lang:
+            raise TaggerError(f"{path} is a {artifact.language!r} model but --lang is {lang!r}; drop one of them")
+    taggers = [Tagger(artifact) for artifact in artifacts]
+    tagger = combined(taggers, mix)
+    kinds = "+".join(a.kind for a in artifacts)
+    providers = sorted({active_provider(a.session) for a in artifacts})
+    click.echo(f"tagger: {tagger.name} ({kinds}, {tagger.language}) on {', '.join(providers)}", err=True)
+    return tagger
 
 
-model_option = click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                            help="ONNX model file [default: the shipped model of --lang]")
+def parse_weights(text: str) -> list[float]:
+    """'0.6,0.4' -> [0.6, 0.4], or a one-line error."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise TaggerError(f"--weights {text!r}: give numbers separated by commas, one per model, e.g. 0.6,0.4") from None
+
+
+model_option = click.option("--model", "models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+                            help="ONNX model file; repeat it to average several [default: the shipped model of --lang]")
 lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
                            help="language: picks the shipped model, tokenizer and corpus [default: uk, or the model's]")
-arch_option = click.option("--arch", type=click.Choice(["lstm", "bert"]), default=None,
-                           help="which shipped model of --lang [default: the best shipped]")
+weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
+                              help="weights of the averaged models, one per model [default: equal; shipped: 0.6,0.4]")
+arch_option = click.option("--arch", type=click.Choice(ARCHS), default=None,
+                           help="which shipped model of --lang; bert+lstm averages both [default: the best shipped]")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                              help="auto: CUDA if it really runs, else CPU")
 
@@ -115,24 +139,24 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
 @lang_option
 @model_option
 @arch_option
+@weights_option
 @device_option
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "conll"]), default=None,
               help="output format [default: table on a terminal, else jsonl]")
 @click.option("--lines", is_flag=True, help="every input line is its own document")
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
               help="invalid UTF-8: stop with an error, or read it as U+FFFD")
-def tag(files: tuple[Path, ...], lang: str | None, model: Path | None, arch: str | None, device: str,
-        fmt: str | None, lines: bool, encoding_errors: str) -> None:
+def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None,
+        device: str, fmt: str | None, lines: bool, encoding_errors: str) -> None:
     """Tag FILES (one document each; .jsonl: one per line with a "text" field), or stdin."""
     from tagger.annotate import annotate
     from tagger.documents import documents
     from tagger.output import write_conll, write_jsonl, write_tables
-    from tagger.predict import Tagger
 
     try:
         inputs = documents(list(files), sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
-        artifact = open_model(model, lang, arch, device)
-        events = annotate(inputs, Tagger(artifact), artifact.language)
+        tagger = open_model(models, lang, arch, device, weights)
+        events = annotate(inputs, tagger, tagger.language)
         fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
         if fmt == "jsonl":
             write_jsonl(events, sys.stdout)
@@ -152,19 +176,19 @@ def tag(files: tuple[Path, ...], lang: str | None, model: Path | None, arch: str
 @lang_option
 @model_option
 @arch_option
+@weights_option
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="local corpus folder [default: $TAGGER_DATA, else the Hugging Face Hub]")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="score this token<TAB>tag file instead of running a model")
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 @device_option
-def evaluate(split: str, lang: str | None, model: Path | None, arch: str | None, data: str | None,
+def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None, data: str | None,
              predictions: Path | None, as_json: bool, device: str) -> None:
     """Entity-level precision/recall/F1 (exact span and type) on a corpus split."""
     from tagger.corpus import corpus_of, load_split, local_folder, read_labels
     from tagger.evaluate import evaluate as run, evaluate_predictions
     from tagger.output import writing
-    from tagger.predict import Tagger
     from tagger.render import scores_table, summary_table
 
     try:
@@ -175,9 +199,9 @@ def evaluate(split: str, lang: str | None, model: Path | None, arch: str | None,
             labels = read_labels(folder, corpus_lang) if folder else list(corpus_of(corpus_lang).labels)
             report = evaluate_predictions(predictions, gold, labels)
         else:
-            artifact = open_model(model, lang, arch, device)
-            gold = load_split(artifact.language, split, data)
-            report = run(Tagger(artifact), gold, model=str(artifact.path.name))
+            tagger = open_model(models, lang, arch, device, weights)
+            gold = load_split(tagger.language, split, data)
+            report = run(tagger, gold, model=tagger.name)
         with writing(sys.stdout):
             if as_json:
                 click.echo(json.dumps(report.to_json(), indent=2))

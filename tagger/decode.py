@@ -67,3 +67,34 @@ class Decoder:
             path.reverse()
             paths.append(path[:length] if length else [])
         return paths
+
+    def log_marginals(self, emissions: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        """log P(label of word t | sentence) under this chain (forward-backward), (batch, seq_len, num_labels).
+
+        The probabilities of several models can be averaged where their raw scores cannot: a CRF's
+        emissions and a softmax's logits live on different scales. Forbidden IOB2 moves get ~0
+        probability. Positions past a sentence's length are 0 (probability 1) and meaningless.
+        """
+        emissions = emissions.astype(np.float64)  # sums over hundreds of words: float32 would drift
+        batch, seq_len, num_labels = emissions.shape
+        if batch == 0 or seq_len == 0:
+            return np.zeros_like(emissions, dtype=np.float32)
+        last = np.asarray(lengths, dtype=np.int64) - 1
+        alpha = np.empty_like(emissions)  # log-sum of all prefixes ending in each label at t
+        beta = np.zeros_like(emissions)  # log-sum of all suffixes after each label at t
+        alpha[:, 0] = self.start[None, :] + emissions[:, 0]
+        for t in range(1, seq_len):
+            alpha[:, t] = logsumexp(alpha[:, t - 1, :, None] + self.transitions[None], axis=1) + emissions[:, t]
+        beta[np.arange(batch), np.maximum(last, 0)] = self.end
+        for t in range(seq_len - 2, -1, -1):
+            inner = logsumexp(self.transitions[None] + (emissions[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+            beta[:, t] = np.where((t < last)[:, None], inner, beta[:, t])
+        log_z = logsumexp(alpha[np.arange(batch), np.maximum(last, 0)] + self.end[None, :], axis=1)
+        out = alpha + beta - log_z[:, None, None]
+        return np.where((np.arange(seq_len)[None, :] <= last[:, None])[..., None], out, 0.0).astype(np.float32)
+
+
+def logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """log(sum(exp(x))) along `axis`, without overflow."""
+    top = x.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.exp(x - top).sum(axis=axis))

@@ -8,11 +8,11 @@ from pathlib import Path
 from tagger.conll import Sentence, read_conll
 from tagger.errors import DataFormatError
 from tagger.metrics import EvalReport, score
-from tagger.predict import Tagger
+from tagger.predict import SentenceTagger
 from tagger.scheme import entity_types
 
 
-def evaluate(tagger: Tagger, gold: Sequence[Sentence], model: str = "") -> EvalReport:
+def evaluate(tagger: SentenceTagger, gold: Sequence[Sentence], model: str = "") -> EvalReport:
     """Entity-level scores of `tagger` on gold sentences (tagged as given, no re-tokenising)."""
     pred = tagger.tag([s.words for s in gold])
     return score([s.tags for s in gold], pred, types=entity_types(tagger.labels), model=model)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -26,16 +27,32 @@ RunsEmitFn = Callable[[Sequence[Sequence[str]], Sequence[Hashable] | None], list
 def decode_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[list[int]]:
     """Viterbi label ids of every sentence's word scores, in length-sorted padded batches."""
     paths: list[list[int]] = [[] for _ in emissions]
-    lengths = [len(e) for e in emissions]
-    for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):
-        width = max(lengths[k] for k in batch)
-        num_labels = emissions[batch[0]].shape[1]
-        padded = np.zeros((len(batch), width, num_labels), dtype=np.float32)  # (batch, seq_len, num_labels)
-        for b, k in enumerate(batch):
-            padded[b, : lengths[k]] = emissions[k]
-        for k, path in zip(batch, decoder.decode(padded, [lengths[k] for k in batch])):
+    for batch, padded, lengths in padded_batches(emissions):
+        for k, path in zip(batch, decoder.decode(padded, lengths)):
             paths[k] = path
     return paths
+
+
+def marginals_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each sentence's (words, num_labels) log-probabilities of each label, as `decode_all` batches."""
+    out: list[np.ndarray] = [np.asarray(e, np.float32) for e in emissions]  # empty ones stay as they are
+    for batch, padded, lengths in padded_batches(emissions):
+        for k, n, probs in zip(batch, lengths, decoder.log_marginals(padded, lengths)):
+            out[k] = probs[:n]
+    return out
+
+
+def padded_batches(emissions: Sequence[np.ndarray]) -> Iterator[tuple[list[int], np.ndarray, list[int]]]:
+    """(indices, (batch, seq_len, num_labels) zero-padded scores, lengths) of the non-empty sentences."""
+    lengths = [len(e) for e in emissions]
+    nonempty = [k for k, n in enumerate(lengths) if n]
+    for group in length_batches([lengths[k] for k in nonempty], MAX_BATCH, BATCH_WORDS):
+        batch = [nonempty[g] for g in group]
+        width = max(lengths[k] for k in batch)
+        padded = np.zeros((len(batch), width, emissions[batch[0]].shape[1]), dtype=np.float32)
+        for b, k in enumerate(batch):
+            padded[b, : lengths[k]] = emissions[k]
+        yield batch, padded, [lengths[k] for k in batch]
 
 
 def lstm_emitter(vocab: LstmVocab, run: Callable[[dict[str, np.ndarray]], np.ndarray]) -> EmitFn:
@@ -56,6 +73,21 @@ def lstm_emitter(vocab: LstmVocab, run: Callable[[dict[str, np.ndarray]], np.nda
         return [np.concatenate(parts) if parts else np.zeros((0, 0), np.float32) for parts in out]
 
     return emit
+
+
+class SentenceTagger(Protocol):
+    """What tags sentences: one model (`Tagger`) or several averaged (`tagger.ensemble.Ensemble`)."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]: ...
 
 
 class Tagger:
@@ -92,6 +124,16 @@ class Tagger:
         """Labels in output order."""
         return self.artifact.labels
 
+    @property
+    def language(self) -> str:
+        """Language code of the model."""
+        return self.artifact.language
+
+    @property
+    def name(self) -> str:
+        """The model's file name."""
+        return self.artifact.path.name
+
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
         """IOB2 tags of each sentence (any length, empty ones too), in input order.
 
@@ -103,9 +145,4 @@ class Tagger:
 
 def tag_with(emit: EmitFn, decoder: Decoder, labels: Sequence[str], sentences: Sequence[Sequence[str]]) -> list[list[str]]:
     """Tags from any word scorer (ONNX Runtime here, torch during training) and one decoder."""
-    emissions = emit(sentences)
-    nonempty = [k for k, e in enumerate(emissions) if len(e)]
-    tags: list[list[str]] = [[] for _ in sentences]
-    for k, path in zip(nonempty, decode_all(decoder, [emissions[k] for k in nonempty])):
-        tags[k] = [labels[i] for i in path]
-    return tags
+    return [[labels[i] for i in path] for path in decode_all(decoder, emit(sentences))]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +19,6 @@ from train.config import TrainConfig
 from train.recipes import bert_recipe, bert_torch_emitter, crf_decoder
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
-
-ENSEMBLE_SCRIPT = Path(__file__).parents[1] / "scripts" / "ensemble.py"
 
 
 @pytest.fixture(scope="module")
@@ -102,42 +97,3 @@ def test_trains_on_cuda_in_bf16_and_the_checkpoint_tags_on_the_cpu(
     assert all(t.device.type == "cpu" for t in stored.values())
     model, subwords = build_bert(load_checkpoint(run.checkpoint))
     assert tag_with(bert_torch_emitter(model, subwords, len(LABELS)), crf_decoder(model, LABELS), LABELS, WORDS) == TAGS
-
-
-@pytest.fixture(scope="module")
-def other_crf(session_corpus: Path, tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Tagger:
-    """A second CRF model of the same recipe, from another seed: other scores, same tags."""
-    out = tmp_path_factory.mktemp("other-crf")
-    trained = train_tiny(tiny_bert_config(session_corpus, out, tiny_encoder, crf=True, seed=7), out)
-    quiet_export(trained.checkpoint, out / "crf7.onnx")
-    return Tagger(load_artifact(out / "crf7.onnx", device="cpu"))
-
-
-def test_ensemble_averages_scores_and_transitions(crf_tagger: Tagger, other_crf: Tagger) -> None:
-    spec = importlib.util.spec_from_file_location("ensemble", ENSEMBLE_SCRIPT)
-    ensemble = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ensemble)
-    words = WORDS + [[]]
-    (first, second), mean, decoder = ensemble.averaged([crf_tagger, other_crf], words)
-    assert not np.allclose(first[0], second[0])  # two different models, so the mean is neither
-    for k in range(len(WORDS)):
-        assert np.allclose(mean[k], (first[k] + second[k]) / 2)
-    assert mean[-1].size == 0
-    both = (crf_tagger.decoder.transitions + other_crf.decoder.transitions) / 2
-    finite = np.isfinite(both)
-    assert np.allclose(decoder.transitions[finite], both[finite])
-    assert np.array_equal(np.isfinite(decoder.transitions), finite)  # IOB2 constraints kept
-    assert tag_with(lambda _: mean, decoder, LABELS, words) == TAGS + [[]]
-
-
-def test_ensemble_script_prints_scores_and_refuses_mixed_recipes(crf_tagger: Tagger, other_crf: Tagger,
-                                                                 exported_bert: Path, session_corpus: Path) -> None:
-    models = [str(crf_tagger.artifact.path), str(other_crf.artifact.path)]
-    done = subprocess.run([sys.executable, str(ENSEMBLE_SCRIPT), "--data", str(session_corpus), *models],
-                          capture_output=True, text=True, check=True)
-    lines = done.stdout.splitlines()
-    assert len(lines) == 3 and lines[2].startswith("test ensemble of 2:") and lines[2].endswith("micro F1 1.0000")
-    for bad in ([models[0], str(exported_bert)], [models[0], str(session_corpus / "missing.onnx")]):
-        refused = subprocess.run([sys.executable, str(ENSEMBLE_SCRIPT), "--data", str(session_corpus), *bad],
-                                 capture_output=True, text=True)
-        assert refused.returncode != 0 and refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr

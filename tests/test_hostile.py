@@ -582,17 +582,17 @@ def test_bad_model_file(tiny: Tiny, tmp_path: Path, case: str, expected: str, co
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--lang", "en", "--arch", "bert"], "no shipped bert model for language 'en'"),
-    (["--lang", "en"], "no shipped lstm/bert model for language 'en'"),
-    ([], "no shipped bert/lstm model for language 'uk'"),
+    (["--lang", "en"], "no shipped bert+lstm or lstm or bert model for language 'en'"),
+    ([], "no shipped bert+lstm or bert or lstm model for language 'uk'"),
 ])
 def test_lang_without_a_default_model(args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    import tagger.artifact as artifact_module
+    import tagger.shipped as shipped_module
     from tagger.cli import cli
 
     # An install whose assets hold no model (the shipped ones are looked up in this folder).
-    monkeypatch.setattr(artifact_module.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(shipped_module.resources, "files", lambda package: tmp_path)
     result = CliRunner().invoke(cli, ["tag", *args], input="Kyiv")
     assert result.exit_code == 1
     (line,) = [x for x in result.output.splitlines() if x.strip()]

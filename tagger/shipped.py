@@ -1,0 +1,34 @@
+"""The shipped models (`assets/`, installed as `tagger.assets`): which file, or files averaged, each language uses."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from tagger.errors import ArtifactError
+
+# The shipped choices of each language, best test F1 first (tests/test_assets.py measures it). The
+# weighted average of both models beats either; alone, uk BERT beats its BiLSTM, and the en BiLSTM over
+# frozen e5 features (0.4663) edges out fine-tuned e5 (0.4634).
+BEST_FIRST = {"uk": ("bert+lstm", "bert", "lstm"), "en": ("bert+lstm", "lstm", "bert")}
+ARCHS = ("bert+lstm", "bert", "lstm")  # what --arch takes: a model family, or both averaged
+# Each family's weight in an average, chosen on uk validation with models that never saw it (README,
+# "Averaging"): 0.6/0.4 was best for 5 of 6 BERT seeds; at 0.5/0.5 the gain over BERT alone was noise.
+FAMILY_WEIGHTS = {"bert": 0.6, "lstm": 0.4}
+
+
+def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list[float]]:
+    """The shipped model files of `lang` for `arch`, or its best shipped choice, with their weights."""
+    folder = resources.files("tagger.assets")
+    archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCHS))
+    for choice in archs:
+        names = choice.split("+")
+        candidates = [folder / f"{lang}_{name}.onnx" for name in names]
+        if all(c.is_file() for c in candidates):
+            weights = [FAMILY_WEIGHTS[name] for name in names] if len(names) > 1 else [1.0]
+            return [Path(str(c)) for c in candidates], weights
+    shipped = sorted(p.name for p in folder.iterdir() if p.name.endswith(".onnx"))
+    raise ArtifactError(
+        f"no shipped {' or '.join(archs)} model for language {lang!r} (shipped: {', '.join(shipped) or 'none'});"
+        " pass --model FILE.onnx"
+    )

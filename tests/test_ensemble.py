@@ -1,0 +1,152 @@
+"""Averaging models: forward-backward marginals (checked by enumeration), the ensemble, its CLI and defaults."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import LABELS, WORDS
+from tagger.artifact import load_artifact
+from tagger.cli import cli
+from tagger.decode import Decoder
+from tagger.ensemble import Ensemble
+from tagger.errors import ArtifactError, TaggerError
+from tagger.predict import Tagger, marginals_all
+from tagger.shipped import shipped_models
+
+CHAIN = ["O", "B-A", "I-A", "B-B", "I-B"]
+
+
+def brute_force_marginals(decoder: Decoder, emissions: np.ndarray) -> np.ndarray:
+    """P(label at t) by summing exp(score) over every label sequence of one sentence."""
+    length, num_labels = emissions.shape
+    probs = np.zeros((length, num_labels))
+    for path in itertools.product(range(num_labels), repeat=length):
+        score = decoder.start[path[0]] + decoder.end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+        score += sum(decoder.transitions[a, b] for a, b in zip(path, path[1:]))
+        probs[np.arange(length), path] += np.exp(np.float64(score))
+    return probs / probs[0].sum()
+
+
+def test_log_marginals_equal_enumeration_over_all_label_sequences() -> None:
+    rng = np.random.default_rng(0)
+    n = len(CHAIN)
+    decoder = Decoder(CHAIN, rng.normal(size=(n, n)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                      rng.normal(size=n).astype(np.float32))
+    lengths = [4, 1, 3]  # padded to 4: the padding must not leak into shorter sentences
+    emissions = rng.normal(scale=2.0, size=(3, 4, n)).astype(np.float32)
+    got = np.exp(decoder.log_marginals(emissions, lengths))
+    for b, length in enumerate(lengths):
+        np.testing.assert_allclose(got[b, :length], brute_force_marginals(decoder, emissions[b, :length]), atol=1e-5)
+        np.testing.assert_allclose(got[b, :length].sum(axis=1), 1.0, atol=1e-5)
+    assert got[:, 0, CHAIN.index("I-A")].max() < 1e-6  # IOB2: no sentence starts inside an entity
+
+
+def test_marginals_of_a_long_sentence_stay_finite_and_normalised() -> None:
+    emissions = np.random.default_rng(1).normal(scale=30.0, size=(1, 2000, len(CHAIN))).astype(np.float32)
+    probs = np.exp(marginals_all(Decoder(CHAIN), [emissions[0], np.zeros((0, 0), np.float32)])[0])
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def members(exported: Path, exported_bert: Path) -> list[Tagger]:
+    """The tiny BiLSTM and the tiny BERT of the session: one language, one label set, two families."""
+    return [Tagger(load_artifact(path, "cpu")) for path in (exported, exported_bert)]
+
+
+def test_an_ensemble_averages_its_members_probabilities(members: list[Tagger]) -> None:
+    ensemble = Ensemble(members)
+    each = [[np.exp(m) for m in marginals_all(t.decoder, t.emit(WORDS, None))] for t in members]
+    for k, got in enumerate(ensemble.emit(WORDS, None)):
+        mean = (each[0][k] + each[1][k]) / 2
+        np.testing.assert_allclose(np.exp(got), mean, atol=1e-5)
+        assert not np.allclose(mean, each[0][k], atol=1e-3)  # both members count: neither alone is the mean
+        assert not np.allclose(mean, each[1][k], atol=1e-3)
+    assert ensemble.labels == LABELS and ensemble.language == members[0].language
+    assert ensemble.name == f"{members[0].name} + {members[1].name}"
+    twice = members[0].artifact.path
+    assert Ensemble([members[0], members[0]]).name == f"{twice} + {twice}"  # same names: whole paths tell them apart
+
+
+def test_weights_scale_each_members_share(members: list[Tagger]) -> None:
+    ensemble = Ensemble(members, [3, 1])  # normalised to 0.75 / 0.25
+    each = [[np.exp(m) for m in marginals_all(t.decoder, t.emit(WORDS, None))] for t in members]
+    for k, got in enumerate(ensemble.emit(WORDS, None)):
+        np.testing.assert_allclose(np.exp(got), 0.75 * each[0][k] + 0.25 * each[1][k], atol=1e-5)
+    assert ensemble.name == f"{members[0].name}×0.75 + {members[1].name}×0.25"
+    for bad in ([1.0], [1.0, 0.0], [1.0, -1.0], [1.0, float("nan")], [1.0, float("inf")]):
+        with pytest.raises(ArtifactError, match="give one positive weight per model"):
+            Ensemble(members, bad)
+
+
+def test_an_ensemble_tags_in_batches_as_one_by_one_and_keeps_empty_sentences(members: list[Tagger]) -> None:
+    sentences = [*WORDS, [], WORDS[0]]
+    ensemble = Ensemble(members)
+    batched = ensemble.tag(sentences)
+    assert batched == [ensemble.tag([s])[0] for s in sentences]
+    assert [len(t) for t in batched] == [len(s) for s in sentences]
+
+
+def test_an_ensemble_refuses_models_of_another_language_or_label_set(members: list[Tagger]) -> None:
+    def stranger(language: str, labels: list[str]) -> SimpleNamespace:
+        return SimpleNamespace(artifact=SimpleNamespace(language=language, labels=labels, path=Path("other.onnx")))
+
+    with pytest.raises(ArtifactError, match="other.onnx .* can't be averaged with"):
+        Ensemble([members[0], stranger("en", LABELS)])  # type: ignore[list-item]
+    with pytest.raises(ArtifactError, match="one language and label set"):
+        Ensemble([members[0], stranger(members[0].language, LABELS[:3])])  # type: ignore[list-item]
+    with pytest.raises(ArtifactError, match="at least one model"):
+        Ensemble([])
+
+
+def test_repeated_model_options_tag_and_evaluate_with_the_average(exported: Path, exported_bert: Path,
+                                                                   session_corpus: Path) -> None:
+    """`--model a --model b [--weights]`: the CLI tags and scores with the Ensemble of the two."""
+    runner = CliRunner()
+    pair = ["--model", str(exported), "--model", str(exported_bert)]
+    text = "".join(" ".join(words) + "\n" for words in WORDS)
+    done = runner.invoke(cli, ["tag", *pair, "--format", "conll"], input=text)
+    assert done.exit_code == 0, done.output
+    assert f"{exported.name} + {exported_bert.name} (lstm+bert," in done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("# source")]
+    blocks = [[line.split("\t") for line in block.splitlines()] for block in "\n".join(lines).split("\n\n") if block]
+    words, tags = [[w for w, _ in b] for b in blocks], [[t for _, t in b] for b in blocks]
+    assert words == WORDS  # one sentence per line, as written
+    ensemble = Ensemble([Tagger(load_artifact(p, "cpu")) for p in (exported, exported_bert)])
+    assert tags == ensemble.tag(words, [1] * len(words))  # stdin is one document
+    done = runner.invoke(cli, ["evaluate", *pair, "--weights", "2,1", "--data", str(session_corpus), "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["model"] == f"{exported.name}×0.667 + {exported_bert.name}×0.333"
+    for weights, problem in (("0.6;0.4", "give numbers separated by commas"), ("1,2,3", "2 models but weights 1.0, 2.0, 3.0")):
+        done = runner.invoke(cli, ["tag", *pair, "--weights", weights], input=text)
+        assert done.exit_code == 1 and "Traceback" not in done.output, done.output
+        assert problem in done.stderr and len(done.stderr.strip().splitlines()) <= 2  # the model line, then the error
+
+
+def test_shipped_choices_name_existing_files_and_refuse_unknown_languages() -> None:
+    for lang in ("uk", "en"):
+        for arch in ("bert", "lstm"):
+            (path,), weights = shipped_models(lang, arch)
+            assert path.name == f"{lang}_{arch}.onnx" and path.is_file() and weights == [1.0]
+        paths, weights = shipped_models(lang, "bert+lstm")
+        assert [p.name for p in paths] == [f"{lang}_bert.onnx", f"{lang}_lstm.onnx"] and weights == [0.6, 0.4]
+    with pytest.raises(TaggerError, match="no shipped .* model for language 'xx'.*pass --model"):
+        shipped_models("xx")
+
+
+def test_an_install_missing_one_member_falls_back_to_the_model_it_has(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import tagger.shipped as shipped_module
+
+    (tmp_path / "uk_lstm.onnx").write_bytes(b"")
+    monkeypatch.setattr(shipped_module.resources, "files", lambda package: tmp_path)
+    assert shipped_models("uk") == ([tmp_path / "uk_lstm.onnx"], [1.0])  # no uk_bert: neither the pair nor BERT
+    with pytest.raises(TaggerError, match="no shipped bert\\+lstm model for language 'uk'"):
+        shipped_models("uk", "bert+lstm")
