@@ -9,7 +9,7 @@ One row per model file (`a.onnx+b.onnx`: the two averaged, as `tagger --model a.
 then (for several, e.g. one per seed) a mean ± sample-std row.
 "(float32)": the test F1 of the graph before INT8 quantisation, as `tagger export --quantize` measured it
 (not known for an average of several).
-Words/s: `Tagger.tag` over the test split's sentences (already tokenised) on the CPU, with
+Words/s: `.tag` of the model (or of the average) over the test split's sentences (already tokenised) on the CPU, with
 ONNX Runtime's default threads, after a warm-up call; best of 3 timings.
 """
 
@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from raw_score import raw_score  # noqa: E402
 
-from tagger.artifact import load_artifact  # noqa: E402
 from tagger.corpus import load_split  # noqa: E402
-from tagger.ensemble import combined  # noqa: E402
+from tagger.ensemble import load_tagger, parse_weights  # noqa: E402
+from tagger.errors import TaggerError  # noqa: E402
 from tagger.evaluate import evaluate  # noqa: E402
-from tagger.predict import SentenceTagger, Tagger  # noqa: E402
+from tagger.predict import SentenceTagger  # noqa: E402
 
 RAW = {"uk": Path(__file__).resolve().parents[1] / "../shared/data/ner-uk/raw/test"}
 
@@ -38,8 +38,8 @@ def measure(spec: str, lang: str, data: str | None, raw: Path | None, speed: boo
             weights: list[float] | None = None) -> dict[str, object]:
     """Scores and speed of one model file, or of several joined by '+' (averaged with `weights`)."""
     paths = [Path(p) for p in spec.split("+")]
-    artifacts = [load_artifact(path, "cpu") for path in paths]
-    tagger = combined([Tagger(artifact) for artifact in artifacts], weights if len(paths) > 1 else None)
+    tagger = load_tagger(paths, "cpu", weights if len(paths) > 1 else None)
+    artifacts = tagger.artifacts
     gold = load_split(lang, "test", data)
     report = evaluate(tagger, gold, model=tagger.name)
     words = [s.words for s in gold]
@@ -47,13 +47,12 @@ def measure(spec: str, lang: str, data: str | None, raw: Path | None, speed: boo
     if speed:
         tagger.tag(words[:64])  # warm-up: sessions allocate on their first runs
         seconds = min(timed(tagger, words) for _ in range(3))
-    fp32 = [a.header.get("quantization", {}).get("test_f1_fp32", report.micro.f1) for a in artifacts]
     row: dict[str, object] = {
-        "model": spec, "kind": "+".join(a.kind for a in artifacts), "mb": sum(p.stat().st_size for p in paths) / 1e6,
+        "model": spec, "mb": sum(p.stat().st_size for p in paths) / 1e6,
         "p": report.micro.precision, "r": report.micro.recall, "f1": report.micro.f1, "macro": report.macro_f1,
         "types": {t: s.f1 for t, s in report.per_type.items()}, "wps": sum(map(len, words)) / seconds,
         "quantized": all("quantization" in a.header for a in artifacts),
-        "fp32": fp32[0] if len(fp32) == 1 else None,
+        "fp32": artifacts[0].header.get("quantization", {}).get("test_f1_fp32", report.micro.f1) if len(paths) == 1 else None,
     }
     if raw is not None and raw.is_dir():
         _, micro, _, _ = raw_score(tagger, raw)
@@ -82,12 +81,16 @@ def main() -> None:
     parser.add_argument("--lang", required=True, choices=["uk", "en"])
     parser.add_argument("--data", default=None, help="corpus folder (or a folder holding ner-uk/ and wnut17/)")
     parser.add_argument("--raw", type=Path, default=None, help="raw texts with .jsonl spans [default: ner-uk raw/test for uk]")
-    parser.add_argument("--weights", type=lambda text: [float(w) for w in text.split(",")], default=None,
+    parser.add_argument("--weights", default=None,
                         help="weights of the models of each a+b row, comma-separated [default: equal]")
     parser.add_argument("--no-speed", action="store_true", help="skip the timing (on a busy machine it means nothing)")
     args = parser.parse_args()
     raw = args.raw or RAW.get(args.lang)
-    rows = [measure(p, args.lang, args.data, raw, not args.no_speed, args.weights) for p in args.models]
+    try:
+        weights = parse_weights(args.weights) if args.weights is not None else None
+        rows = [measure(p, args.lang, args.data, raw, not args.no_speed, weights) for p in args.models]
+    except TaggerError as err:
+        sys.exit(f"error: {err}")
     types = sorted({t for r in rows for t in r["types"]})  # type: ignore[attr-defined]
     print("| model | size MB | test P | test R | test micro F1 | (float32) | macro F1 | " + " | ".join(types)
           + " | raw-text F1 | words/s (CPU) |")

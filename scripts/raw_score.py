@@ -18,7 +18,8 @@ from pathlib import Path
 from tagger.annotate import TaggedSentence, annotate
 from tagger.documents import file_document
 from tagger.metrics import Score, prf
-from tagger.ensemble import load_tagger
+from tagger.ensemble import load_tagger, parse_weights
+from tagger.errors import TaggerError
 from tagger.predict import SentenceTagger
 from tagger.shipped import shipped_models
 
@@ -63,13 +64,16 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append", help="ONNX model; repeat to average several"
                         " [default: the shipped uk default]")
     parser.add_argument("--raw", type=Path, default=Path(__file__).parents[1] / "../shared/data/ner-uk/raw/test")
-    parser.add_argument("--weights", type=lambda text: [float(w) for w in text.split(",")], default=None,
+    parser.add_argument("--weights", default=None,
                         help="weights of several --model, comma-separated [default: equal]")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    paths, weights = (args.model, args.weights) if args.model else shipped_models("uk")
-    tagger = load_tagger(paths, args.device, args.weights or weights)
-    per_type, s, words, seconds = raw_score(tagger, args.raw)
+    try:
+        paths, weights = (args.model, None) if args.model else shipped_models("uk")
+        tagger = load_tagger(paths, args.device, parse_weights(args.weights) if args.weights is not None else weights)
+        per_type, s, words, seconds = raw_score(tagger, args.raw)
+    except TaggerError as err:
+        sys.exit(f"error: {err}")
     print(f"model {tagger.name}: {len(sorted(args.raw.glob('*.txt')))} documents of {args.raw}, {words} words"
           f" in {seconds:.2f} s ({words / seconds:,.0f} words/s incl. tokenisation)")
     for label, t in per_type.items():

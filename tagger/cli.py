@@ -94,42 +94,30 @@ def cli() -> None:
 def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, device: str,
                weights: str | None) -> SentenceTagger:
     """A tagger for --model (several: averaged), or the shipped default of --lang; say once what runs."""
-    from tagger.artifact import load_artifact
-    from tagger.ensemble import combined
-    from tagger.predict import Tagger
+    from tagger.ensemble import load_tagger, parse_weights
     from tagger.runtime import active_provider
     from tagger.shipped import shipped_models
 
+    if models and arch:
+        raise TaggerError(f"--arch {arch} picks a shipped model, --model a file of yours; drop one of them")
     paths, shipped_weights = (list(models), None) if models else shipped_models(lang or "uk", arch)
-    mix = parse_weights(weights) if weights else shipped_weights
-    artifacts = [load_artifact(path, device) for path in paths]
-    for path, artifact in zip(paths, artifacts):
-        if lang and artifact.language != lang:
-            raise TaggerError(f"{path} is a {artifact.language!r} model but --lang is {lang!r}; drop one of them")
-    taggers = [Tagger(artifact) for artifact in artifacts]
-    tagger = combined(taggers, mix)
-    kinds = "+".join(a.kind for a in artifacts)
-    providers = sorted({active_provider(a.session) for a in artifacts})
+    tagger = load_tagger(paths, device, parse_weights(weights) if weights is not None else shipped_weights)
+    if lang and tagger.language != lang:
+        raise TaggerError(f"{tagger.name} is a {tagger.language!r} model but --lang is {lang!r}; drop one of them")
+    kinds = "+".join(a.kind for a in tagger.artifacts)
+    providers = sorted({active_provider(a.session) for a in tagger.artifacts})
     click.echo(f"tagger: {tagger.name} ({kinds}, {tagger.language}) on {', '.join(providers)}", err=True)
     return tagger
 
 
-def parse_weights(text: str) -> list[float]:
-    """'0.6,0.4' -> [0.6, 0.4], or a one-line error."""
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise TaggerError(f"--weights {text!r}: give numbers separated by commas, one per model, e.g. 0.6,0.4") from None
-
-
 model_option = click.option("--model", "models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-                            help="ONNX model file; repeat it to average several [default: the shipped model of --lang]")
+                            help="ONNX model file; repeat it to average several [default: the best shipped choice of --lang]")
 lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
-                           help="language: picks the shipped model, tokenizer and corpus [default: uk, or the model's]")
+                           help="language: picks the shipped models, tokenizer and corpus [default: uk, or the model's]")
 weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
                               help="weights of the averaged models, one per model [default: equal; shipped: 0.6,0.4]")
 arch_option = click.option("--arch", type=click.Choice(ARCHS), default=None,
-                           help="which shipped model of --lang; bert+lstm averages both [default: the best shipped]")
+                           help="which shipped model of --lang; bert+lstm averages both [default: the best shipped choice]")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                              help="auto: CUDA if it really runs, else CPU")
 

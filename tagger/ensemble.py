@@ -1,9 +1,10 @@
 """Several models as one tagger: their per-word label probabilities averaged, then constrained Viterbi.
 
-A BiLSTM and a fine-tuned BERT err in different places, so their average beats either (README,
-"Averaging": test F1 +0.9 points on uk and +1.6 on en, on average over pairings of seeds). Raw scores can't be averaged across families (a CRF's emissions
-and a softmax's logits differ in scale), so each model's scores become probabilities first: the
-marginals of its own chain (its CRF transitions, or the IOB2 constraints alone), by forward-backward.
+A BiLSTM and a fine-tuned BERT err in different places, so their average usually beats either
+(README, "Averaging": test F1 +0.9 points on uk and +1.6 on en, on average over pairings of seeds).
+Raw scores can't be averaged across families (a CRF's emissions and a softmax's logits differ in
+scale), so each model's scores become probabilities first: the marginals of its own chain (its CRF
+transitions, or the IOB2 constraints alone), by forward-backward.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.artifact import load_artifact
+from tagger.artifact import Artifact, load_artifact
 from tagger.decode import Decoder
-from tagger.errors import ArtifactError
+from tagger.errors import ArtifactError, TaggerError
 from tagger.predict import SentenceTagger, Tagger, marginals_all, tag_with
 
 TINY = 1e-12  # keeps log(0) finite where every model rules a label out
@@ -28,21 +29,17 @@ class Ensemble:
     def __init__(self, taggers: Sequence[Tagger], weights: Sequence[float] | None = None) -> None:
         if not taggers:
             raise ArtifactError("an ensemble needs at least one model")
-        weights = [1.0] * len(taggers) if weights is None else list(weights)
-        if len(weights) != len(taggers) or not all(0 < w < math.inf for w in weights):  # NaN fails too
-            raise ArtifactError(f"{len(taggers)} models but weights {', '.join(map(str, weights))};"
-                                " give one positive weight per model")
+        self.weights = normalised(weights, len(taggers))
         first = taggers[0].artifact
         for tagger in taggers[1:]:
             other = tagger.artifact
-            if other.language != first.language or other.labels != first.labels:
-                raise ArtifactError(
-                    f"{other.path} ({other.language}: {' '.join(other.labels)}) can't be averaged with"
-                    f" {first.path} ({first.language}: {' '.join(first.labels)}); pass models of one language"
-                    " and label set"
-                )
+            if other.language != first.language:
+                raise ArtifactError(f"{other.path} is a {other.language!r} model but {first.path} is"
+                                    f" {first.language!r}; average models of one language")
+            if other.labels != first.labels:
+                raise ArtifactError(f"{other.path} has other labels than {first.path} ({' '.join(other.labels)});"
+                                    " average models of one label set")
         self.taggers = list(taggers)
-        self.weights = [w / sum(weights) for w in weights]
         self.decoder = Decoder(first.labels)  # the probabilities already hold each model's transitions
 
     @property
@@ -54,6 +51,11 @@ class Ensemble:
     def language(self) -> str:
         """Language code of the members."""
         return self.taggers[0].artifact.language
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The members' model files."""
+        return [t.artifact for t in self.taggers]
 
     @property
     def name(self) -> str:
@@ -77,11 +79,36 @@ class Ensemble:
         return tag_with(lambda batch: self.emit(batch, runs), self.decoder, self.labels, sentences)
 
 
+def normalised(weights: Sequence[float] | None, count: int) -> list[float]:
+    """Weights of `count` models scaled to sum to 1 (None: equal), or a TaggerError saying what is wrong."""
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise TaggerError(f"{len(weights)} weight{'s' * (len(weights) != 1)} for {count} model{'s' * (count != 1)};"
+                          " give one weight per model")
+    if not all(0 < w < math.inf for w in weights):  # NaN fails too
+        raise TaggerError(f"weights {', '.join(map(str, weights))}: each must be a positive finite number")
+    top = max(weights)
+    scaled = [w / top for w in weights]  # first to at most 1, so the sum can't overflow
+    total = math.fsum(scaled)
+    return [w / total for w in scaled]
+
+
+def parse_weights(text: str) -> list[float]:
+    """'0.6,0.4' -> [0.6, 0.4], or a one-line TaggerError."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise TaggerError(f"weights {text!r}: give numbers separated by commas, one per model, e.g. 0.6,0.4") from None
+
+
 def combined(taggers: Sequence[Tagger], weights: Sequence[float] | None = None) -> SentenceTagger:
     """One model as itself (Viterbi on its own scores), several as their Ensemble."""
-    return taggers[0] if len(taggers) == 1 and len(weights or [1.0]) == 1 else Ensemble(taggers, weights)
+    normalised(weights, len(taggers))  # refuse bad weights even where one model makes them moot
+    return taggers[0] if len(taggers) == 1 else Ensemble(taggers, weights)
 
 
 def load_tagger(paths: Sequence[str | Path], device: str = "auto", weights: Sequence[float] | None = None) -> SentenceTagger:
     """A tagger for one model file, or for several averaged (equal weights unless given)."""
+    normalised(weights, len(paths))  # before the (slow) sessions load
     return combined([Tagger(load_artifact(path, device)) for path in paths], weights)

@@ -35,7 +35,7 @@ def decode_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[list[i
 
 def marginals_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each sentence's (words, num_labels) log-probabilities of each label, as `decode_all` batches."""
-    out: list[np.ndarray] = [np.asarray(e, np.float32) for e in emissions]  # empty ones stay as they are
+    out = list(emissions)  # empty ones stay as they are
     for batch, padded, lengths in padded_batches(emissions):
         for k, n, probs in zip(batch, lengths, decoder.log_marginals(padded, lengths)):
             out[k] = probs[:n]
@@ -87,6 +87,9 @@ class SentenceTagger(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def artifacts(self) -> list[Artifact]: ...
+
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]: ...
 
 
@@ -133,6 +136,11 @@ class Tagger:
     def name(self) -> str:
         """The model's file name."""
         return self.artifact.path.name
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The model file, as a list (an Ensemble has several)."""
+        return [self.artifact]
 
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
         """IOB2 tags of each sentence (any length, empty ones too), in input order.

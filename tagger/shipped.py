@@ -13,7 +13,7 @@ from tagger.errors import ArtifactError
 BEST_FIRST = {"uk": ("bert+lstm", "bert", "lstm"), "en": ("bert+lstm", "lstm", "bert")}
 ARCHS = ("bert+lstm", "bert", "lstm")  # what --arch takes: a model family, or both averaged
 # Each family's weight in an average, chosen on uk validation with models that never saw it (README,
-# "Averaging"): 0.6/0.4 was best for 5 of 6 BERT seeds; at 0.5/0.5 the gain over BERT alone was noise.
+# "Averaging"): 0.6/0.4 was best for 5 of 6 BERT seeds; at 0.5/0.5 the gain over BERT alone on test was noise.
 FAMILY_WEIGHTS = {"bert": 0.6, "lstm": 0.4}
 
 

@@ -81,9 +81,12 @@ def test_weights_scale_each_members_share(members: list[Tagger]) -> None:
     for k, got in enumerate(ensemble.emit(WORDS, None)):
         np.testing.assert_allclose(np.exp(got), 0.75 * each[0][k] + 0.25 * each[1][k], atol=1e-5)
     assert ensemble.name == f"{members[0].name}×0.75 + {members[1].name}×0.25"
-    for bad in ([1.0], [1.0, 0.0], [1.0, -1.0], [1.0, float("nan")], [1.0, float("inf")]):
-        with pytest.raises(ArtifactError, match="give one positive weight per model"):
+    with pytest.raises(TaggerError, match="1 weight for 2 models; give one weight per model"):
+        Ensemble(members, [1.0])
+    for bad in ([1.0, 0.0], [1.0, -1.0], [1.0, float("nan")], [1.0, float("inf")]):
+        with pytest.raises(TaggerError, match="each must be a positive finite number"):
             Ensemble(members, bad)
+    assert Ensemble(members, [1e308, 1e308]).weights == [0.5, 0.5]  # a sum past float range still normalises
 
 
 def test_an_ensemble_tags_in_batches_as_one_by_one_and_keeps_empty_sentences(members: list[Tagger]) -> None:
@@ -98,9 +101,9 @@ def test_an_ensemble_refuses_models_of_another_language_or_label_set(members: li
     def stranger(language: str, labels: list[str]) -> SimpleNamespace:
         return SimpleNamespace(artifact=SimpleNamespace(language=language, labels=labels, path=Path("other.onnx")))
 
-    with pytest.raises(ArtifactError, match="other.onnx .* can't be averaged with"):
+    with pytest.raises(ArtifactError, match="other.onnx is a 'en' model but .* average models of one language"):
         Ensemble([members[0], stranger("en", LABELS)])  # type: ignore[list-item]
-    with pytest.raises(ArtifactError, match="one language and label set"):
+    with pytest.raises(ArtifactError, match="other.onnx has other labels than .* average models of one label set"):
         Ensemble([members[0], stranger(members[0].language, LABELS[:3])])  # type: ignore[list-item]
     with pytest.raises(ArtifactError, match="at least one model"):
         Ensemble([])
@@ -124,10 +127,18 @@ def test_repeated_model_options_tag_and_evaluate_with_the_average(exported: Path
     done = runner.invoke(cli, ["evaluate", *pair, "--weights", "2,1", "--data", str(session_corpus), "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["model"] == f"{exported.name}×0.667 + {exported_bert.name}×0.333"
-    for weights, problem in (("0.6;0.4", "give numbers separated by commas"), ("1,2,3", "2 models but weights 1.0, 2.0, 3.0")):
-        done = runner.invoke(cli, ["tag", *pair, "--weights", weights], input=text)
+    single = ["--model", str(exported)]
+    for args, problem in (
+        ([*pair, "--weights", "0.6;0.4"], "give numbers separated by commas"),
+        ([*pair, "--weights", "1,2,3"], "3 weights for 2 models"),
+        ([*pair, "--weights", ""], "give numbers separated by commas"),
+        ([*single, "--weights", "-1"], "each must be a positive finite number"),  # one model: still checked
+        ([*single, "--arch", "bert"], "--arch bert picks a shipped model, --model a file of yours"),
+    ):
+        done = runner.invoke(cli, ["tag", *args], input=text)
         assert done.exit_code == 1 and "Traceback" not in done.output, done.output
-        assert problem in done.stderr and len(done.stderr.strip().splitlines()) <= 2  # the model line, then the error
+        (line,) = done.stderr.strip().splitlines()  # refused before any model loads: only the error
+        assert problem in line, line
 
 
 def test_shipped_choices_name_existing_files_and_refuse_unknown_languages() -> None:
