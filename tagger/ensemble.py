@@ -50,7 +50,7 @@ class Ensemble:
     @property
     def language(self) -> str:
         """Language code of the members."""
-        return self.taggers[0].artifact.language
+        return self.taggers[0].language
 
     @property
     def artifacts(self) -> list[Artifact]:
@@ -61,7 +61,7 @@ class Ensemble:
     def name(self) -> str:
         """The member files, as `a.onnx + b.onnx` (whole paths where two share a name; `a.onnx×0.6`
         where weights differ)."""
-        paths = [t.artifact.path for t in self.taggers]
+        paths = [a.path for a in self.artifacts]
         names = [p.name for p in paths] if len({p.name for p in paths}) == len(paths) else [str(p) for p in paths]
         if len(set(self.weights)) > 1:
             names = [f"{n}×{w:.3g}" for n, w in zip(names, self.weights)]
