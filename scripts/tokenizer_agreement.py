@@ -10,10 +10,11 @@ spans; `tokenize(raw, "uk")` and `split_sentences(raw, "uk")` are scored against
 from __future__ import annotations
 
 import argparse
-import csv
 from collections import Counter
 from pathlib import Path
 
+from tagger.conll import read_conll
+from tagger.corpus import document_ids
 from tagger.text import split_sentences, tokenize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,39 +22,18 @@ SPLITS = ("train", "validation", "test")
 Span = tuple[int, int]
 
 
-def read_conll(path: Path) -> list[list[str]]:
-    """Sentences of tokens from a `token<TAB>tag` file with blank lines between sentences."""
-    sentences: list[list[str]] = []
-    current: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            current.append(line.split("\t")[0])
-        elif current:
-            sentences.append(current)
-            current = []
-    if current:
-        sentences.append(current)
-    return sentences
-
-
 def documents(data: Path, split: str) -> list[tuple[str, str, list[list[str]]]]:
     """(name, raw text, corpus sentences) of each document of `split` that has raw text."""
     sentences = read_conll(data / f"{split}.conll")
-    out, i = [], 0
-    with open(data / "documents.tsv", encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            if row["split"] != split:
-                continue
-            doc = sentences[i : i + int(row["sentences"])]
-            i += int(row["sentences"])
-            if sum(map(len, doc)) != int(row["tokens"]):
-                raise SystemExit(f"token count mismatch for {row['document']}")
-            raw = data / "raw" / split / f"{row['document']}.txt"
-            if raw.exists():  # a few documents have no raw text; their counts let us skip them
-                with open(raw, encoding="utf-8", newline="") as f:  # exact text, no \r translation
-                    out.append((row["document"], f.read(), doc))
-    if i != len(sentences):
-        raise SystemExit(f"documents.tsv does not cover {split}.conll")
+    words: dict[str, list[list[str]]] = {}
+    for name, sentence in zip(document_ids(data, split, sentences), sentences):  # in file order
+        words.setdefault(name, []).append(sentence.words)
+    out = []
+    for name, doc in words.items():
+        raw = data / "raw" / split / f"{name}.txt"
+        if raw.exists():  # a few documents have no raw text; their counts let us skip them
+            with open(raw, encoding="utf-8", newline="") as f:  # exact text, no \r translation
+                out.append((name, f.read(), doc))
     return out
 
 

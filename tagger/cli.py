@@ -169,18 +169,24 @@ def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arc
               help="local corpus folder [default: $TAGGER_DATA, else the Hugging Face Hub]")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="score this token<TAB>tag file instead of running a model")
+@click.option("--by-document", is_flag=True,
+              help="read each document alone, as `tag` reads its inputs (needs the local folder's"
+                   " documents.tsv) [default: the split as one text, as training reads it]")
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 @device_option
 def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None, data: str | None,
-             predictions: Path | None, as_json: bool, device: str) -> None:
+             predictions: Path | None, by_document: bool, as_json: bool, device: str) -> None:
     """Entity-level precision/recall/F1 (exact span and type) on a corpus split."""
-    from tagger.corpus import corpus_of, load_split, local_folder, read_labels
+    from tagger.corpus import corpus_of, document_ids, load_split, local_folder, read_labels
     from tagger.evaluate import evaluate as run, evaluate_predictions
     from tagger.output import writing
     from tagger.render import scores_table, summary_table
 
     try:
         if predictions is not None:
+            if by_document:
+                raise TaggerError("--by-document changes how a model reads the split; a --predictions file"
+                                  " is scored as it is: drop one of them")
             corpus_lang = lang or "uk"
             gold = load_split(corpus_lang, split, data)
             folder = local_folder(corpus_lang, data)
@@ -189,7 +195,15 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
         else:
             tagger = open_model(models, lang, arch, device, weights)
             gold = load_split(tagger.language, split, data)
-            report = run(tagger, gold, model=tagger.name)
+            documents = None
+            if by_document:
+                folder = local_folder(tagger.language, data)
+                if folder is None:
+                    raise TaggerError("--by-document needs a local corpus folder (--data DIR or $TAGGER_DATA)"
+                                      " with a documents.tsv; the Hub splits have no document boundaries")
+                documents = document_ids(folder, split, gold)
+            report = run(tagger, gold, model=tagger.name + (", by document" if by_document else ""),
+                         documents=documents)
         with writing(sys.stdout):
             if as_json:
                 click.echo(json.dumps(report.to_json(), indent=2))

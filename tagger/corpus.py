@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.conll import Sentence, read_conll
-from tagger.errors import TaggerError
+from tagger.errors import DataFormatError, TaggerError
 
 SPLITS = ("train", "validation", "test")
 DATA_ENV = "TAGGER_DATA"  # a corpus folder, or a folder holding `ner-uk/` and `wnut17/`
@@ -94,6 +95,37 @@ def load_split(lang: str, split: str, data: str | Path | None = None) -> list[Se
     if folder is not None:
         return read_local_split(folder, lang, split)
     return hub_split(lang, split)
+
+
+def document_ids(folder: Path, split: str, sentences: list[Sentence]) -> list[str]:
+    """Each sentence's document name, from the folder's `documents.tsv` (split, document, sentences,
+    tokens, ... per document in file order, as the local ner-uk conversion writes it).
+
+    The token counts are checked, so a table that does not match the split is refused.
+    """
+    path = folder / "documents.tsv"
+    if not path.is_file():
+        raise TaggerError(f"{path}: no such file; document boundaries come from a documents.tsv beside"
+                          f" {split}.conll (the local ner-uk folder has one; Hub splits and WNUT-17 have none)")
+    ids: list[str] = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for line_no, row in enumerate(csv.DictReader(f, delimiter="\t"), start=2):
+            if row.get("split") != split:
+                continue
+            try:
+                name, count, tokens = row["document"], int(row["sentences"]), int(row["tokens"])
+            except (KeyError, TypeError, ValueError):
+                raise DataFormatError(str(path), line_no, "expected the columns split, document, sentences,"
+                                      " tokens with whole numbers") from None
+            if sum(len(s.words) for s in sentences[len(ids) : len(ids) + count]) != tokens:
+                raise DataFormatError(str(path), line_no, f"document {name} should hold {tokens} tokens in"
+                                      f" {count} sentences from sentence {len(ids) + 1} of {split}.conll;"
+                                      " the table does not match the split")
+            ids += [name] * count
+    if len(ids) != len(sentences):
+        raise TaggerError(f"{path}: its {split} documents cover {len(ids)} sentences but {split}.conll has"
+                          f" {len(sentences)}; the table does not match the split")
+    return ids
 
 
 def hub_split(lang: str, split: str) -> list[Sentence]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 from tagger.conll import Sentence, read_conll
@@ -12,9 +12,14 @@ from tagger.predict import SentenceTagger
 from tagger.scheme import entity_types
 
 
-def evaluate(tagger: SentenceTagger, gold: Sequence[Sentence], model: str = "") -> EvalReport:
-    """Entity-level scores of `tagger` on gold sentences (tagged as given, no re-tokenising)."""
-    pred = tagger.tag([s.words for s in gold])
+def evaluate(tagger: SentenceTagger, gold: Sequence[Sentence], model: str = "",
+             documents: Sequence[Hashable] | None = None) -> EvalReport:
+    """Entity-level scores of `tagger` on gold sentences (tagged as given, no re-tokenising).
+
+    `documents`: each sentence's document, so a model with document context reads each document
+    alone, as `tag` reads its inputs; None reads the split as one text, as training did.
+    """
+    pred = tagger.tag([s.words for s in gold], documents)
     return score([s.tags for s in gold], pred, types=entity_types(tagger.labels), model=model)
 
 

@@ -11,8 +11,12 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from click.testing import Result
 
 # Before anything imports `datasets` or `huggingface_hub` (they read these at import time):
 # never touch the network and never write a cache into the home folder.
@@ -284,3 +288,14 @@ def exported_bert(trained_bert: Trained, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("exported-bert") / "tiny_bert.onnx"
     quiet_export(trained_bert.checkpoint, out)
     return out
+
+
+def assert_clean_error(result: Result, exit_code: int = 1) -> str:
+    """A failed command: the given exit code, `Error: ...` on one line, no traceback."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1, result.stderr
+    assert result.stderr.rstrip("\n").splitlines()[-1] == error_lines[0]  # the message is one line
+    return error_lines[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import CONLL, LABELS, TAGS, WORDS, silence_tracer_warnings, write_corpus
+from conftest import CONLL, LABELS, TAGS, WORDS, assert_clean_error, silence_tracer_warnings, write_corpus
 from tagger.cli import cli
 from tagger.scheme import tags_to_spans
 
@@ -47,17 +47,6 @@ def model(exported: Path) -> str:
 def jsonl(result: Result) -> list[dict]:
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def assert_clean_error(result: Result, exit_code: int = 1) -> str:
-    """A failed command: the given exit code, `Error: ...` on one line, no traceback."""
-    assert result.exit_code == exit_code, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(error_lines) == 1, result.stderr
-    assert result.stderr.rstrip("\n").splitlines()[-1] == error_lines[0]  # the message is one line
-    return error_lines[0]
 
 
 # --- tag -----------------------------------------------------------------------------------------

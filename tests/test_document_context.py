@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import TAGS, WORDS, Trained, quiet_export, tiny_bert_config, train_tiny
+from conftest import TAGS, WORDS, Trained, assert_clean_error, quiet_export, tiny_bert_config, train_tiny
 from tagger.artifact import load_artifact
 from tagger.cli import cli
 from tagger.predict import Tagger
@@ -95,3 +95,76 @@ def test_document_context_is_a_bert_option(session_corpus: Path, tmp_path: Path)
 
     with pytest.raises(ValueError, match="document_context is for --arch bert"):
         TrainConfig(arch="lstm", data=str(session_corpus), out=str(tmp_path), document_context=True)
+
+
+# Document boundaries of the inline corpus (conftest.CONLL): sentence 1 alone, sentences 2 and 3 together.
+DOCUMENTS_TSV = "split\tdocument\tsentences\ttokens\nvalidation\tv\t3\t23\ntest\ta\t1\t6\ntest\tb\t2\t17\n"
+
+
+def test_document_ids_read_documents_tsv(corpus_dir: Path) -> None:
+    from tagger.corpus import document_ids, read_local_split
+
+    (corpus_dir / "documents.tsv").write_text(DOCUMENTS_TSV, encoding="utf-8")
+    assert document_ids(corpus_dir, "test", read_local_split(corpus_dir, "uk", "test")) == ["a", "b", "b"]
+    assert document_ids(corpus_dir, "validation", read_local_split(corpus_dir, "uk", "validation")) == ["v"] * 3
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (DOCUMENTS_TSV.replace("\t6\n", "\t7\n"), r"documents\.tsv:3: document a should hold 7 tokens in 1 sentences"),
+    (DOCUMENTS_TSV.replace("\t2\t17\n", "\t1\t9\n"), r"documents\.tsv: its test documents cover 2 sentences but"
+                                                      r" test\.conll has 3"),
+    (DOCUMENTS_TSV.replace("\t1\t6\n", "\tone\t6\n"), r"documents\.tsv:3: expected the columns"),
+    (None, r"documents\.tsv: no such file"),
+])
+def test_document_ids_refuse_a_table_that_does_not_match(corpus_dir: Path, table: str | None, message: str) -> None:
+    from tagger.corpus import document_ids, read_local_split
+    from tagger.errors import TaggerError
+
+    if table is not None:
+        (corpus_dir / "documents.tsv").write_text(table, encoding="utf-8")
+    with pytest.raises(TaggerError, match=message):
+        document_ids(corpus_dir, "test", read_local_split(corpus_dir, "uk", "test"))
+
+
+def test_evaluate_by_document_reads_each_document_alone(doc_tagger: Tagger, corpus_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`evaluate --by-document` hands the model each sentence's document; without it, none (one text)."""
+    from tagger.metrics import score
+
+    (corpus_dir / "documents.tsv").write_text(DOCUMENTS_TSV, encoding="utf-8")
+    apart = score(TAGS, doc_tagger.tag(WORDS[:1]) + doc_tagger.tag(WORDS[1:]), types=["PERS", "ORG", "LOC", "MISC"])
+    assert apart.to_json()["micro"]["f1"] < 1.0  # the tiny model leans on its neighbours: the two readings differ
+    seen: list[object] = []
+    original = Tagger.tag
+
+    def recording(self: Tagger, sentences: list, runs: object = None) -> list[list[str]]:
+        seen.append(runs)
+        return original(self, sentences, runs)
+
+    monkeypatch.setattr(Tagger, "tag", recording)
+    model = str(doc_tagger.artifact.path)
+    for flags, runs, name, micro in (([], None, "doc.onnx", {"precision": 1.0, "recall": 1.0, "f1": 1.0}),
+                                     (["--by-document"], ["a", "b", "b"], "doc.onnx, by document",
+                                      apart.to_json()["micro"])):
+        done = CliRunner().invoke(cli, ["evaluate", "--model", model, "--data", str(corpus_dir), "--json", *flags])
+        assert done.exit_code == 0, done.output
+        assert seen.pop() == runs
+        report = json.loads(done.stdout)
+        assert report["model"] == name and report["micro"] == micro
+
+
+@pytest.mark.parametrize("extra", [["--predictions", "p.conll"], []])
+def test_evaluate_by_document_refusals_are_one_line(doc_tagger: Tagger, corpus_dir: Path, extra: list[str]) -> None:
+    """With a --predictions file (nothing to read by document), or a folder without documents.tsv."""
+    done = CliRunner().invoke(cli, ["evaluate", "--model", str(doc_tagger.artifact.path), "--data", str(corpus_dir),
+                                    "--by-document", *extra])
+    assert ("drop one of them" if extra else "documents.tsv: no such file") in assert_clean_error(done)
+
+
+def test_real_ner_uk_test_split_has_its_documents() -> None:
+    from conftest import shared_corpus
+    from tagger.corpus import document_ids, read_local_split
+
+    folder = shared_corpus("ner-uk")
+    ids = document_ids(folder, "test", read_local_split(folder, "uk", "test"))
+    assert len(ids) == 717 and len(set(ids)) == 19
