@@ -115,12 +115,16 @@ def test_document_ids_read_documents_tsv(corpus_dir: Path) -> None:
                                                       r" test\.conll has 3"),
     (DOCUMENTS_TSV.replace("\t1\t6\n", "\tone\t6\n"), r"documents\.tsv:3: expected the columns"),
     (None, r"documents\.tsv: no such file"),
+    (b"split\tdocument\nt\xff\xfe\n", r"documents\.tsv:\d+: not a UTF-8 tab-separated table"),
+    ("\ufeff" + DOCUMENTS_TSV.replace("\t6\n", "\t7\n"), r"documents\.tsv:3: document a should hold 7"),  # a BOM is read
 ])
-def test_document_ids_refuse_a_table_that_does_not_match(corpus_dir: Path, table: str | None, message: str) -> None:
+def test_document_ids_refuse_a_table_that_does_not_match(corpus_dir: Path, table: str | bytes | None, message: str) -> None:
     from tagger.corpus import document_ids, read_local_split
     from tagger.errors import TaggerError
 
-    if table is not None:
+    if isinstance(table, bytes):
+        (corpus_dir / "documents.tsv").write_bytes(table)
+    elif table is not None:
         (corpus_dir / "documents.tsv").write_text(table, encoding="utf-8")
     with pytest.raises(TaggerError, match=message):
         document_ids(corpus_dir, "test", read_local_split(corpus_dir, "uk", "test"))
