@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tagger.conll import Sentence, read_conll
+from tagger.conll import Sentence, read_conll, read_lines
 from tagger.errors import DataFormatError, TaggerError
 
 SPLITS = ("train", "validation", "test")
@@ -108,24 +107,22 @@ def document_ids(folder: Path, split: str, sentences: list[Sentence]) -> list[st
         raise TaggerError(f"{path}: no such file; document boundaries come from a documents.tsv beside"
                           f" {split}.conll (the local ner-uk folder has one; Hub splits and WNUT-17 have none)")
     ids: list[str] = []
-    line_no = 1
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            for line_no, row in enumerate(csv.DictReader(f, delimiter="\t"), start=2):
-                if row.get("split") != split:
-                    continue
-                try:
-                    name, count, tokens = row["document"], int(row["sentences"]), int(row["tokens"])
-                except (KeyError, TypeError, ValueError):
-                    raise DataFormatError(str(path), line_no, "expected the columns split, document, sentences,"
-                                          " tokens with whole numbers") from None
-                if sum(len(s.words) for s in sentences[len(ids) : len(ids) + count]) != tokens:
-                    raise DataFormatError(str(path), line_no, f"document {name} should hold {tokens} tokens in"
-                                          f" {count} sentences from sentence {len(ids) + 1} of {split}.conll;"
-                                          " the table does not match the split")
-                ids += [name] * count
-    except (UnicodeDecodeError, csv.Error) as err:  # not a UTF-8 tab-separated table
-        raise DataFormatError(str(path), line_no + 1, f"not a UTF-8 tab-separated table ({type(err).__name__})") from None
+    lines = read_lines(path)  # UTF-8, BOM and CRLF tolerated; bad bytes name their line
+    header = next(lines, (1, ""))[1].split("\t")
+    for line_no, line in lines:
+        row = dict(zip(header, line.split("\t")))
+        if row.get("split") != split:
+            continue
+        try:
+            name, count, tokens = row["document"], int(row["sentences"]), int(row["tokens"])
+        except (KeyError, ValueError):
+            raise DataFormatError(str(path), line_no, "expected the columns split, document, sentences,"
+                                  " tokens with whole numbers") from None
+        if sum(len(s.words) for s in sentences[len(ids) : len(ids) + count]) != tokens:
+            raise DataFormatError(str(path), line_no, f"document {name} should hold {tokens} tokens in"
+                                  f" {count} sentences from sentence {len(ids) + 1} of {split}.conll;"
+                                  " the table does not match the split")
+        ids += [name] * count
     if len(ids) != len(sentences):
         raise TaggerError(f"{path}: its {split} documents cover {len(ids)} sentences but {split}.conll has"
                           f" {len(sentences)}; the table does not match the split")

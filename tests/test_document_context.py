@@ -115,7 +115,8 @@ def test_document_ids_read_documents_tsv(corpus_dir: Path) -> None:
                                                       r" test\.conll has 3"),
     (DOCUMENTS_TSV.replace("\t1\t6\n", "\tone\t6\n"), r"documents\.tsv:3: expected the columns"),
     (None, r"documents\.tsv: no such file"),
-    (b"split\tdocument\nt\xff\xfe\n", r"documents\.tsv:\d+: not a UTF-8 tab-separated table"),
+    (b"split\tdocument\nt\xff\xfe\n", r"documents\.tsv:2: not valid UTF-8 at byte offset 16"),
+    (b"split\tdocument\nt\x00\n", r"documents\.tsv:2: contains NUL bytes"),
     ("\ufeff" + DOCUMENTS_TSV.replace("\t6\n", "\t7\n"), r"documents\.tsv:3: document a should hold 7"),  # a BOM is read
 ])
 def test_document_ids_refuse_a_table_that_does_not_match(corpus_dir: Path, table: str | bytes | None, message: str) -> None:
