@@ -104,8 +104,10 @@ def parse_weights(text: str) -> list[float]:
 
 def combined(taggers: Sequence[Tagger], weights: Sequence[float] | None = None) -> SentenceTagger:
     """One model as itself (Viterbi on its own scores), several as their Ensemble."""
-    normalised(weights, len(taggers))  # refuse bad weights even where one model makes them moot
-    return taggers[0] if len(taggers) == 1 else Ensemble(taggers, weights)
+    if len(taggers) != 1:
+        return Ensemble(taggers, weights)  # which checks the weights (and refuses no models)
+    normalised(weights, 1)  # refuse bad weights even where one model makes them moot
+    return taggers[0]
 
 
 def load_tagger(paths: Sequence[str | Path], device: str = "auto", weights: Sequence[float] | None = None) -> SentenceTagger:
