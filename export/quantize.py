@@ -8,28 +8,36 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tagger.export.portable import float_compute, saturation_risks
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
 from tagger.corpus import load_split
-from tagger.evaluate import evaluate
+from tagger.errors import TaggerError
+from tagger.evaluation import evaluate
 from tagger.predict import Tagger
+from tagger.runtime import machine
 
-# Static INT8 (calibrated activations) has been seen to wreck NER models; dynamic quantisation
-# stores weights in INT8 and quantises activations per call from their observed range.
+# Static INT8 (calibrated activations) has been seen to wreck NER models. Weights are stored INT8
+# (per channel) by onnxruntime's dynamic quantiser, then every integer product it writes is turned
+# into a float one over the same weights (export/portable.py): its U8S8 kernels saturate on CPUs
+# without VNNI, and its per-call activation scale made a word's tags depend on its batch mates.
+PORTABLE = "computed in float32 over the INT8 weights: no integer products, the same results on every CPU and batch"
 MODES = {  # --quantize choice -> (ops whose weights become INT8, what the header says)
-    "int8": (["MatMul", "Gather", "LSTM"], "onnxruntime dynamic quantisation, INT8 weights (MatMul, Gather, LSTM), per channel"),
+    "int8": (["MatMul", "Gather", "LSTM"], f"INT8 weights (MatMul, Gather, LSTM), per channel, {PORTABLE}"),
     # For a BiLSTM over a frozen encoder: INT8 matrices in the encoder cost WNUT-17 0.75-1.7 F1 points
     # (it was never trained to tolerate them); stored float16 they cost nothing and half the size.
-    "int8-fp16": (["Gather", "LSTM"], "onnxruntime dynamic quantisation, INT8 weights (Gather, LSTM), per channel;"
+    "int8-fp16": (["Gather", "LSTM"], f"INT8 weights (Gather, LSTM), per channel, {PORTABLE};"
                   " MatMul weights stored float16 and computed in float32"),
 }
 FP16_MIN_VALUES = 65_536  # smaller matrices are not worth a Cast node
 # SmoothQuant (Xiao et al., 2023) on BERT's feed-forward output projection: its input (the GELU
-# output) has a few channels up to 40x the median, and dynamic INT8 quantises the activation per
+# output) has a few channels up to 40x the median, and dynamic INT8 quantised the activation per
 # tensor, so those channels set the step for all. Scaling channel j of the input by 1/s_j and row j
 # of the weight by s_j leaves the float product unchanged and moves the outliers into the weights,
 # which are quantised per channel. Alpha (how much moves) was picked on one uk model's validation F1
-# among 0.5, 0.7, 0.85 (0.8187, 0.8207, 0.8223; unsmoothed 0.8151).
+# among 0.5, 0.7, 0.85 (0.8187, 0.8207, 0.8223; unsmoothed 0.8151). Since activations are no longer
+# quantised (PORTABLE), export does not smooth: it would only coarsen the weights' steps. The
+# step stays for scripts/smoothing.py, which measures it.
 SMOOTH_ALPHA = 0.85
 CALIBRATION_SENTENCES = 500  # validation sentences whose activations set each channel's range
 
@@ -157,11 +165,6 @@ def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
     return source if source and Path(source).is_dir() else None
 
 
-def smooths(mode: str, header: dict[str, Any]) -> bool:
-    """Whether `mode` smooths this graph's FFN inputs: BERT graphs whose MatMuls become INT8."""
-    return header["kind"] == "bert" and "MatMul" in MODES[mode][0]
-
-
 def write_quantized(path: Path, out: Path, mode: str, header: dict[str, Any],
                     calibration: Sequence[Sequence[str]] = (), alpha: float = SMOOTH_ALPHA) -> str:
     """Write the graph at `path` quantised by `mode` (a MODES key) to `out`, without a header.
@@ -177,15 +180,25 @@ def write_quantized(path: Path, out: Path, mode: str, header: dict[str, Any],
     logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
     op_types, method = MODES[mode]
     graph = widened_graph(path)
-    if smooths(mode, header) and smooth_ffn_inputs(graph, header, calibration, alpha):
+    if header["kind"] == "bert" and "MatMul" in op_types and smooth_ffn_inputs(graph, header, calibration, alpha):
         method += (f"; FFN output projections smoothed (SmoothQuant, alpha {alpha}, absmax over"
                    f" {len(calibration)} validation sentences)")
     quantize_dynamic(graph, str(out), weight_type=QuantType.QInt8, op_types_to_quantize=op_types, per_channel=True)
+    graph = onnx.load(str(out))
+    float_compute(graph)
     if mode == "int8-fp16":
-        graph = onnx.load(str(out))
         matrices_to_float16(graph)
-        onnx.save(graph, str(out))
+    check_portable(graph, out)
+    onnx.save(graph, str(out))
     return method
+
+
+def check_portable(graph: Any, path: Path) -> None:
+    """Refuse a graph with an integer product that a CPU without VNNI could compute differently."""
+    risks = saturation_risks(graph)
+    if risks:
+        raise TaggerError(f"{path}: {len(risks)} integer products may saturate on CPUs without VNNI"
+                          f" ({risks[0]}); this is a bug in the quantiser, please report it")
 
 
 def calibration_sentences(validation: Sequence[Sentence]) -> list[list[str]]:
@@ -199,7 +212,7 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
 
     The header of the new file records the method and both scores ("test_f1_int8": the quantised graph's).
     """
-    from export.onnx import set_header
+    from tagger.export.onnx import set_header
 
     lang = header["language"]
     source = test_data(checkpoint, data)
@@ -207,8 +220,7 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
     try:
-        calibration = calibration_sentences(load_split(lang, "validation", source)) if smooths(mode, header) else []
-        method = write_quantized(path, int8, mode, header, calibration)
+        method = write_quantized(path, int8, mode, header)  # no smoothing: see SMOOTH_ALPHA
         after = evaluate(Tagger(load_artifact(int8, device="cpu")), gold)
         info = {
             "mode": mode,
@@ -217,6 +229,7 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
             "test_f1_int8": round(after.micro.f1, 4),
             "test_sentences": len(gold),
             "fp32_bytes": path.stat().st_size,
+            "measured_on": machine(),
         }
         set_header(int8, {**header, "quantization": info})
         os.replace(int8, path)

@@ -13,11 +13,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from export.onnx import set_header
-from export.quantize import calibration_sentences, write_quantized
+from tagger.export.onnx import set_header
+from tagger.export.quantize import calibration_sentences, write_quantized
 from tagger.artifact import load_artifact
 from tagger.corpus import load_split
-from tagger.evaluate import evaluate
+from tagger.evaluation import evaluate
 from tagger.predict import Tagger
 
 

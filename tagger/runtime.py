@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import platform
 import sys
 from functools import cache
+from typing import Any
 from pathlib import Path
 
 import onnxruntime as ort
@@ -70,3 +73,27 @@ def create_session(path: str | Path, device: str = "auto") -> ort.InferenceSessi
 def active_provider(session: ort.InferenceSession) -> str:
     """The provider that runs the session's nodes first: 'CUDA' or 'CPU'."""
     return session.get_providers()[0].removesuffix("ExecutionProvider")
+
+
+# The CPU features that change which integer and float kernels ONNX Runtime picks, as lscpu names them.
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def machine() -> dict[str, Any]:
+    """What a measured score or speed was measured on: CPU model, its kernel-relevant flags,
+    the cores this process may use, and the ONNX Runtime version."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:  # not Linux: the model name from platform is what we have
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model, "flags": [f for f in KERNEL_FLAGS if f in flags], "cores": cores,
+            "onnxruntime": ort.__version__}

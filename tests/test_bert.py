@@ -16,19 +16,19 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import export.onnx as exporter
+import tagger.export.onnx as exporter
 from conftest import LABELS, TAGS, WORDS, Trained, silence_tracer_warnings, tiny_bert_config
-from export.quantize import ffn_down_matmuls, smooth_ffn_inputs
+from tagger.export.quantize import ffn_down_matmuls, smooth_ffn_inputs
 from tagger.artifact import META_KEY, load_artifact
 from tagger.cli import cli
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
-from train.bert import build_bert
-from train.checkpoint import load_checkpoint
-from train.recipes import bert_torch_emitter, encoder_groups, torch_run
-from train.trim import trim_unigram
+from tagger.train.bert import build_bert
+from tagger.train.checkpoint import load_checkpoint
+from tagger.train.recipes import bert_torch_emitter, encoder_groups, torch_run
+from tagger.train.trim import trim_unigram
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
 
@@ -214,8 +214,11 @@ def test_int8_export_measures_test_f1_before_and_after(trained_bert: Trained, se
     assert q is not None and q["test_f1_fp32"] == 1.0 and 0.0 <= q["test_f1_int8"] <= 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_bert.onnx", "best_bert.pth"]
     header = json.loads({p.key: p.value for p in onnx.load(str(report.path)).metadata_props}[META_KEY])
-    assert header["quantization"] == q and "SmoothQuant" in q["method"]
-    assert any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in onnx.load(str(report.path)).graph.node)
+    assert header["quantization"] == q and "float32 over the INT8 weights" in q["method"] and "SmoothQuant" not in q["method"]
+    assert q["measured_on"]["onnxruntime"] and q["measured_on"]["cpu"]  # a score says where it was measured
+    graph = onnx.load(str(report.path)).graph
+    assert not any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger") for n in graph.node)  # float compute
+    assert any(i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 2 for i in graph.initializer)  # INT8 storage
     assert len(Tagger(load_artifact(report.path, device="cpu")).tag(WORDS)[0]) == len(WORDS[0])
 
 
@@ -250,7 +253,7 @@ def test_tag_and_evaluate_through_the_cli(exported_bert: Path, session_corpus: P
 
 
 def test_train_config_checks_bert_options(tiny_encoder: Path, session_corpus: Path, tmp_path: Path) -> None:
-    from train.loop import train
+    from tagger.train.loop import train
 
     with pytest.raises(ValueError, match="max_pieces"):
         tiny_bert_config(session_corpus, tmp_path, tiny_encoder, max_pieces=8)
@@ -292,7 +295,7 @@ def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session
 
 
 def test_an_unreachable_encoder_is_a_clear_error(session_corpus: Path, tmp_path: Path) -> None:
-    from train.loop import train
+    from tagger.train.loop import train
 
     config = tiny_bert_config(session_corpus, tmp_path, "someone/no-such-encoder")
     with pytest.raises(TaggerError, match="could not load encoder 'someone/no-such-encoder'.*--encoder"):

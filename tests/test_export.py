@@ -11,14 +11,14 @@ import onnx
 import pytest
 import torch
 
-import export.onnx as exporter
+import tagger.export.onnx as exporter
 from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, tiny_config, torch_tags, train_tiny
 from tagger import predict as predict_module
 from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError, TaggerError
 from tagger.predict import Tagger
-from train.checkpoint import load_checkpoint
+from tagger.train.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 
@@ -253,10 +253,12 @@ def test_bilstm_with_piece_features_exports_and_quantizes_to_int8(
     int8 = exporter.export_checkpoint(run.checkpoint, tmp_path / "int8.onnx", quantize="int8", data=str(session_corpus))
     graph = onnx.load(str(int8.path)).graph
     ops = [n.op_type for n in graph.node]
-    assert ops.count("DynamicQuantizeLSTM") == 2 and "LSTM" not in ops  # forward and backward, one layer
+    assert ops.count("LSTM") == 2 and "DynamicQuantizeLSTM" not in ops  # forward and backward, one layer, float compute
     types = {i.name: i.data_type for i in graph.initializer}
     eight_bit = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
     assert types["piece_table_quantized"] in eight_bit and "piece_table" not in types
+    lstm_weights = [n.input[1] for n in graph.node if n.op_type == "LSTM"]  # widened from INT8 by Cast + Mul
+    assert all(types[f"{w}_int8"] == onnx.TensorProto.INT8 for w in lstm_weights)
     assert int8.size_bytes < fp32.size_bytes  # the tiny header (vocabulary, tokenizer) is most of either file
     assert int8.quantized is not None and int8.quantized["test_f1_fp32"] == 1.0
     assert int8.quantized["test_f1_int8"] >= 0.9

@@ -1,0 +1,159 @@
+"""INT8-stored weights computed in float: the same tags on every x86-64 CPU and in every batch.
+
+ONNX Runtime's dynamic quantisation (`quantize_dynamic`) writes two kinds of integer product:
+`MatMulInteger` after a `DynamicQuantizeLinear` of the activation, and `DynamicQuantizeLSTM`.
+Both defeat what a user relies on:
+- U8 activations x S8 weights: on x86 CPUs without VNNI the kernel adds two u8 x s8 products
+  into a saturating int16 (`vpmaddubsw`), so an AVX2 laptop computes other numbers than an
+  AVX-512 VNNI server from the same file (measured: uk_bert test F1 0.8441 there, 0.8318 here).
+- The activation's scale is one per tensor, i.e. one per ONNX Runtime call, so a word's scores
+  depend on which other windows share its batch.
+
+`float_compute` rewrites each into a float product over the same INT8 weights: the weight is
+stored as before (INT8 plus one float scale per output channel) and widened by a Cast and a Mul
+that ONNX Runtime folds into a float32 constant when the session starts. No integer product is
+left, so no kernel can saturate, and every row of a float MatMul is computed alone. The file
+stays INT8-sized; what is given up is the integer kernels' speed (measured in docs/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+# Ops that multiply integers: their weight operand decides whether u8 x s8 pairs can leave int16.
+INTEGER_PRODUCTS = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1,
+                    "DynamicQuantizeLSTM": 1, "QLinearMatMul": 3, "QLinearConv": 3, "ConvInteger": 1,
+                    "QAttention": 1, "QGemm": 3}  # op -> index of its weight input
+# A u8 activation (<= 255) times s8 weights in [-64, 63]: a pair of products sums to at most
+# 2 x 255 x 64 = 32,640 in magnitude, inside int16, so vpmaddubsw cannot saturate.
+PORTABLE_S8 = (-64, 63)
+
+
+def _consumers(nodes: Iterable[Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for node in nodes:
+        for name in node.input:
+            found.setdefault(name, []).append(node)
+    return found
+
+
+def _widen(model: Any, quantized: np.ndarray, scale: np.ndarray, name: str) -> tuple[list[Any], str]:
+    """Nodes that turn the INT8 `quantized` times `scale` (broadcast) into a float32 tensor named `name`."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model.graph.initializer.append(numpy_helper.from_array(quantized.astype(np.int8), f"{name}_int8"))
+    model.graph.initializer.append(numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"))
+    return [
+        helper.make_node("Cast", [f"{name}_int8"], [f"{name}_wide"], to=onnx.TensorProto.FLOAT, name=f"{name}_cast"),
+        helper.make_node("Mul", [f"{name}_wide", f"{name}_scale"], [name], name=f"{name}_mul"),
+    ], name
+
+
+def float_compute(model: Any) -> int:
+    """Rewrite every integer product that `quantize_dynamic` wrote into a float one over the same INT8 weights.
+
+    In place on an onnx.ModelProto; the float result of each rewritten product is what the INT8
+    weights times float activations give, with no activation quantisation at all.
+
+    Returns:
+        how many products were rewritten
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    consumers = _consumers(graph.node)
+    drop: set[int] = set()  # id() of nodes replaced
+    added: dict[int, list[Any]] = {}  # id() of a replaced node -> nodes in its place
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type == "MatMulInteger":
+            quantize = producers[node.input[0]]
+            cast = consumers[node.output[0]][0]
+            rescale = consumers[cast.output[0]][0]  # Mul(cast, activation scale x weight scale)
+            scales = producers[rescale.input[1]]  # Mul(activation scale, weight scale)
+            weight = numpy_helper.to_array(inits[node.input[1]])
+            zero = numpy_helper.to_array(inits[node.input[3]]) if len(node.input) > 3 and node.input[3] else 0
+            if quantize.op_type != "DynamicQuantizeLinear" or np.any(zero != 0):
+                raise ValueError(f"{node.name}: not the symmetric dynamic pattern quantize_dynamic writes")
+            w_scale = numpy_helper.to_array(inits[scales.input[1]])
+            widen, w = _widen(model, weight, w_scale.reshape(1, -1), f"{node.input[1]}_float")
+            matmul = helper.make_node("MatMul", [quantize.input[0], w], [rescale.output[0]], name=f"{node.name}_float")
+            added[id(node)] = [*widen, matmul]
+            drop.update({id(cast), id(rescale), id(scales)})
+        elif node.op_type == "DynamicQuantizeLSTM":
+            # Its W / R are (directions, input, 4 x hidden) with one scale per output column; the
+            # LSTM op wants (directions, 4 x hidden, input).
+            x, w, r, b, lens, h0, c0, p, w_scale, w_zero, r_scale, r_zero = (list(node.input) + [""] * 12)[:12]
+            if any(np.any(numpy_helper.to_array(inits[z]) != 0) for z in (w_zero, r_zero)):
+                raise ValueError(f"{node.name}: not the symmetric dynamic pattern quantize_dynamic writes")
+            nodes = []
+            floats = []
+            for name, scale in ((w, w_scale), (r, r_scale)):
+                q = numpy_helper.to_array(inits[name]).transpose(0, 2, 1)
+                s = numpy_helper.to_array(inits[scale])[:, :, None]
+                widen, out = _widen(model, q, s, f"{name}_float")
+                nodes += widen
+                floats.append(out)
+            lstm = helper.make_node("LSTM", [x, *floats, b, lens, h0, c0, p], list(node.output), name=f"{node.name}_float")
+            lstm.attribute.extend(node.attribute)
+            added[id(node)] = [*nodes, lstm]
+        else:
+            continue
+        drop.add(id(node))
+        rewritten += 1
+    nodes = [new for node in graph.node if id(node) not in drop or id(node) in added
+             for new in added.get(id(node), [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _prune(model)
+    return rewritten
+
+
+def _prune(model: Any) -> None:
+    """Drop nodes whose outputs nothing reads (the dynamic quantisers) and initializers no node reads."""
+    graph = model.graph
+    while True:
+        read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        dead = [node for node in graph.node if not any(out in read for out in node.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    read = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
+def saturation_risks(model: Any) -> list[str]:
+    """Integer products whose S8 weights leave [-64, 63], where a CPU without VNNI may saturate int16.
+
+    Whatever the CPU runs, a product is safe when its weights are U8 (the U8U8 kernels widen
+    first) or S8 within PORTABLE_S8. Returns one line per unsafe node (empty: none).
+    """
+    from onnx import TensorProto, numpy_helper
+
+    inits = {init.name: init for init in model.graph.initializer}
+    risks = []
+    for node in model.graph.node:
+        index = INTEGER_PRODUCTS.get(node.op_type)
+        if index is None:
+            continue
+        name = node.input[index] if len(node.input) > index else ""
+        init = inits.get(name)
+        if init is None:
+            risks.append(f"{node.name} ({node.op_type}): weight {name!r} is not a constant, its range is unknown")
+            continue
+        if init.data_type == TensorProto.UINT8:
+            continue
+        values = numpy_helper.to_array(init)
+        low, high = int(values.min()), int(values.max())
+        if low < PORTABLE_S8[0] or high > PORTABLE_S8[1]:
+            risks.append(f"{node.name} ({node.op_type}): S8 weights span [{low}, {high}], outside [-64, 63]")
+    return risks
