@@ -18,7 +18,7 @@ import numpy as np
 from tagger.artifact import Artifact, load_artifact
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError, TaggerError
-from tagger.predict import SentenceTagger, Tagger, marginals_all, tag_with
+from tagger.predict import SentenceTagger, Tagger, decode_all, marginals_all, span_scores, tag_with
 
 TINY = 1e-12  # keeps log(0) finite where every model rules a label out
 
@@ -69,14 +69,29 @@ class Ensemble:
 
     def emit(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None) -> list[np.ndarray]:
         """log of the members' weighted mean probability of each label, per word."""
+        return self.average([t.emit(sentences, runs) for t in self.taggers])
+
+    def average(self, each: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
+        """log of the weighted mean of the members' label marginals, from each member's word scores."""
         empty = np.zeros((0, len(self.labels)), np.float32)
-        each = [[w * np.exp(m) if len(m) else empty for m in marginals_all(t.decoder, t.emit(sentences, runs))]
-                for t, w in zip(self.taggers, self.weights)]
-        return [np.log(sum(probs) + TINY).astype(np.float32) for probs in zip(*each)]
+        probs = [[w * np.exp(m) if len(m) else empty for m in marginals_all(t.decoder, e)]
+                 for t, w, e in zip(self.taggers, self.weights, each)]
+        return [np.log(sum(p) + TINY).astype(np.float32) for p in zip(*probs)]
 
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
         """IOB2 tags of each sentence, as `Tagger.tag` gives them."""
         return tag_with(lambda batch: self.emit(batch, runs), self.decoder, self.labels, sentences)
+
+    def tag_scored(self, sentences: Sequence[Sequence[str]],
+                   runs: Sequence[Hashable] | None = None) -> tuple[list[list[str]], list[list[float]]]:
+        """Tags as `tag` gives them, and each entity's score: the weighted mean of the members'
+        probabilities of that exact span and label, each under its own chain."""
+        each = [t.emit(sentences, runs) for t in self.taggers]
+        tags = [[self.labels[i] for i in path] for path in decode_all(self.decoder, self.average(each))]
+        member = [span_scores(t.decoder, self.labels, e, tags) for t, e in zip(self.taggers, each)]
+        scores = [[float(sum(w * p[k] for w, p in zip(self.weights, probs))) for k in range(len(probs[0]))]
+                  for probs in zip(*member)]
+        return tags, scores
 
 
 def normalised(weights: Sequence[float] | None, count: int) -> list[float]:

@@ -12,11 +12,13 @@ from tagger.batching import length_batches
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
+from tagger.scheme import tags_to_spans
 from tagger.subwords import SubwordEncoder
 
 MAX_WORDS = 400  # BiLSTM: longer sentences are scored in consecutive pieces, never truncated
 BATCH_WORDS = 8192  # padded words per ONNX Runtime call (BiLSTM) and per Viterbi batch
 MAX_BATCH = 256  # sentences per call
+SCORE_WORDS = 1024  # padded words per forward-backward of the entity scores: its float64 tables stay small
 
 # Word scores of each sentence: a list of (words, num_labels) arrays.
 EmitFn = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]
@@ -42,11 +44,27 @@ def marginals_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[np.
     return out
 
 
-def padded_batches(emissions: Sequence[np.ndarray]) -> Iterator[tuple[list[int], np.ndarray, list[int]]]:
-    """(indices, (batch, seq_len, num_labels) zero-padded scores, lengths) of the non-empty sentences."""
+def span_scores(decoder: Decoder, labels: Sequence[str], emissions: Sequence[np.ndarray],
+                tags: Sequence[Sequence[str]]) -> list[list[float]]:
+    """Each entity's probability (of its exact span and label) under `decoder`'s chain, per sentence,
+    in the order `tags_to_spans` reads the entities; in the same padded batches as `decode_all`."""
+    index = {label: k for k, label in enumerate(labels)}
+    spans = [[(s.start, s.end, index[f"B-{s.label}"], index[f"I-{s.label}"]) for s in tags_to_spans(t)] for t in tags]
+    out: list[list[float]] = [[] for _ in tags]
+    with_entities = [k for k, found in enumerate(spans) if found]
+    for batch, padded, lengths in padded_batches(emissions, SCORE_WORDS, with_entities):
+        for k, probs in zip(batch, decoder.span_probabilities(padded, lengths, [spans[k] for k in batch])):
+            out[k] = probs
+    return out
+
+
+def padded_batches(emissions: Sequence[np.ndarray], cells: int | None = None,
+                   only: Sequence[int] | None = None) -> Iterator[tuple[list[int], np.ndarray, list[int]]]:
+    """(indices, (batch, seq_len, num_labels) zero-padded scores, lengths) of the non-empty sentences
+    (of `only` these, if given), at most `cells` padded words a batch [default: BATCH_WORDS]."""
     lengths = [len(e) for e in emissions]
-    nonempty = [k for k, n in enumerate(lengths) if n]
-    for group in length_batches([lengths[k] for k in nonempty], MAX_BATCH, BATCH_WORDS):
+    nonempty = [k for k in (range(len(emissions)) if only is None else only) if lengths[k]]
+    for group in length_batches([lengths[k] for k in nonempty], MAX_BATCH, cells or BATCH_WORDS):
         batch = [nonempty[g] for g in group]
         width = max(lengths[k] for k in batch)
         padded = np.zeros((len(batch), width, emissions[batch[0]].shape[1]), dtype=np.float32)
@@ -91,6 +109,9 @@ class SentenceTagger(Protocol):
     def artifacts(self) -> list[Artifact]: ...
 
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]: ...
+
+    def tag_scored(self, sentences: Sequence[Sequence[str]],
+                   runs: Sequence[Hashable] | None = None) -> tuple[list[list[str]], list[list[float]]]: ...
 
 
 class Tagger:
@@ -149,6 +170,14 @@ class Tagger:
         consecutive sentences of a document together (None: all sentences are one document).
         """
         return tag_with(lambda batch: self.emit(batch, runs), self.decoder, self.labels, sentences)
+
+    def tag_scored(self, sentences: Sequence[Sequence[str]],
+                   runs: Sequence[Hashable] | None = None) -> tuple[list[list[str]], list[list[float]]]:
+        """Tags as `tag` gives them, and each entity's probability under this model's chain
+        (its CRF transitions, or the IOB2 constraints alone), in `tags_to_spans` order."""
+        emissions = self.emit(sentences, runs)
+        tags = [[self.labels[i] for i in path] for path in decode_all(self.decoder, emissions)]
+        return tags, span_scores(self.decoder, self.labels, emissions, tags)
 
 
 def tag_with(emit: EmitFn, decoder: Decoder, labels: Sequence[str], sentences: Sequence[Sequence[str]]) -> list[list[str]]:
