@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from tagger.analysis import ErrorAnalysis, analyse
 from tagger.scheme import tags_to_spans
 
 
@@ -31,6 +32,7 @@ class EvalReport:
     sentences: int
     model: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    analysis: ErrorAnalysis | None = None  # every entity paired and categorised (missed, spurious, boundary...)
 
     def to_json(self) -> dict[str, object]:
         """The `--json` shape of `tagger evaluate`."""
@@ -44,6 +46,7 @@ class EvalReport:
             "token_accuracy": self.token_accuracy,
             "sentences": self.sentences,
             "model": self.model,
+            **({"errors": self.analysis.to_json()} if self.analysis is not None else {}),
             **self.extra,
         }
 
@@ -101,4 +104,5 @@ def score(
         token_accuracy=same / tokens if tokens else 0.0,
         sentences=len(gold),
         model=model,
+        analysis=analyse(gold, pred),
     )

@@ -1,4 +1,4 @@
-"""Writers of tagging events: JSONL, CoNLL and rich tables, each document as soon as it is done."""
+"""Writers of tagging events: JSONL, spaCy JSONL, CoNLL and rich tables, each document as soon as it is done."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tagger.annotate import DocEnd, DocStart, Entity, Event, TaggedSentence
 from tagger.errors import OutputError
 from tagger.render import entities_table
 
-FORMATS = ("table", "jsonl", "conll")
+FORMATS = ("table", "jsonl", "conll", "spacy", "html")  # html: tagger.html.write_html
 STREAM_AFTER = 10_000  # entities of one document held before its JSON object (or table) is streamed out
 
 
@@ -61,6 +61,33 @@ def write_jsonl(events: Iterable[Event], out: TextIO) -> None:
 def _json(entity: Entity) -> str:
     """An entity as compact-but-readable JSON."""
     return json.dumps(entity.to_json(), ensure_ascii=False)
+
+
+def write_spacy(events: Iterable[Event], out: TextIO) -> None:
+    """displaCy's "manual" records, `{"text", "ents": [{"start", "end", "label"}], "title"}` one per line.
+
+    The text is the whole document (between sentences too), streamed as it comes, so the
+    character offsets index it exactly as spaCy's `Doc.char_span` and displaCy read them.
+    """
+    ents: list[dict[str, object]] = []
+    title = ""
+    for event in events:
+        with writing(out):
+            if isinstance(event, DocStart):
+                ents, title = [], event.source
+                out.write('{"text": "')
+            elif isinstance(event, TaggedSentence):
+                out.write(_json_chars(event.before + event.text))
+                ents.extend({"start": e.start, "end": e.end, "label": e.label} for e in event.entities)
+            elif isinstance(event, DocEnd):
+                out.write(f'{_json_chars(event.after)}", "ents": {json.dumps(ents, ensure_ascii=False)},'
+                          f' "title": {json.dumps(title, ensure_ascii=False)}}}\n')
+                out.flush()
+
+
+def _json_chars(text: str) -> str:
+    """`text` as the inside of a JSON string: pieces written one after another make one valid string."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def write_conll(events: Iterable[Event], out: TextIO) -> None:

@@ -6,19 +6,24 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from tagger.analysis import NONE
 from tagger.annotate import Entity
 from tagger.metrics import EvalReport
 
 
 def entities_table(source: str, entities: Sequence[Entity]) -> Table:
-    """One document's entities: offsets, label and text."""
+    """One document's entities: offsets, label, score (where computed) and text."""
     table = Table(title=f"{source}: {len(entities)} entities", title_justify="left")
     table.add_column("start", justify="right")
     table.add_column("end", justify="right")
     table.add_column("label", style="bold")
+    scored = any(e.score is not None for e in entities)
+    if scored:
+        table.add_column("score", justify="right")
     table.add_column("text")
     for e in entities:
-        table.add_row(str(e.start), str(e.end), e.label, e.text.replace("\n", "⏎"))
+        score = [] if not scored else ["" if e.score is None else f"{e.score:.2f}"]
+        table.add_row(str(e.start), str(e.end), e.label, *score, e.text.replace("\n", "⏎"))
     return table
 
 
@@ -48,4 +53,73 @@ def summary_table(report: EvalReport) -> Table:
     table.add_row("entity micro F1", f"{report.micro.f1:.4f}")
     table.add_row("entity macro F1", f"{report.macro_f1:.4f}")
     table.add_row("token accuracy", f"{report.token_accuracy:.4f} (a side figure: 'O' is most tokens)")
+    return table
+
+
+def error_counts_table(report: EvalReport) -> Table:
+    """How many entities fall in each error category (each gold and predicted entity counted once)."""
+    table = Table(title="entities by category (each counted once)", title_justify="left")
+    counts = report.analysis.counts() if report.analysis else {}
+    for category in counts:
+        table.add_column(category.replace("_", "+"), justify="right")
+    table.add_row(*(str(n) for n in counts.values()))
+    return table
+
+
+def confusion_table(report: EvalReport) -> Table:
+    """Gold types (rows) against predicted types (columns); O: no entity (spurious row, missed column).
+
+    A cell `n +m`: n pairs with the same span (the diagonal: correct; elsewhere: type errors), m
+    with overlapping spans that differ (the diagonal: boundary errors; elsewhere: both wrong).
+    """
+    confusion = report.analysis.confusion() if report.analysis else {}
+    types = list(dict.fromkeys([*report.per_type, *(t for row in confusion.values() for t in row), *confusion]))
+    types = [t for t in types if t != NONE] + [NONE]
+    table = Table(title="gold type (rows) x predicted type (columns)", title_justify="left",
+                  caption="n +m: n same span, m overlapping; O: no entity", caption_justify="left")
+    table.add_column("gold \\ predicted")
+    for name in types:
+        table.add_column(name, justify="right")
+    for gold in types:
+        table.add_row(gold, *(cell(confusion.get(gold, {}).get(predicted, {})) for predicted in types),
+                      end_section=len(types) > 1 and gold == types[-2])
+    return table
+
+
+def cell(counts: dict[str, int]) -> str:
+    """A confusion cell: same-span pairs, then `+` overlapping pairs; `·` for none."""
+    same = sum(counts.get(c, 0) for c in ("correct", "type", "missed", "spurious"))
+    overlapping = sum(counts.get(c, 0) for c in ("boundary", "boundary_type"))
+    text = " ".join(([str(same)] if same or not overlapping else []) + ([f"+{overlapping}"] if overlapping else []))
+    return text if text != "0" else "·"
+
+
+def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
+    """`tagger info` of one model file, from `tagger.info.describe`."""
+    table = Table(title=facts["file"], title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    scores, data, q = facts["scores"], facts["training_data"], facts["quantization"]
+    where = scores.get("measured_on") or {}
+
+    def f1(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    rows = [
+        ("model", f"{facts['kind']}{' + CRF' if facts['crf'] else ''}, {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB"),
+        ("labels", ", ".join(facts["labels"])),
+        ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
+                       + ("" if data["validation_held_out"] is not False else "; validation was trained on")),
+        ("license", str(facts["license"])),
+        ("test F1 (this file)", f1(scores["test_f1_file"])
+         + (f" on {where.get('cpu')} ({', '.join(where.get('flags', []))}), onnxruntime {where.get('onnxruntime')}" if where else "")),
+        ("validation F1 (training)", f1(scores["validation_f1"])),
+        ("quantisation", "none (float32)" if not q else
+         f"{q['method']}; test F1 {f1(q['test_f1_float32'])} float32 -> {f1(q['test_f1_int8'])}, "
+         f"{(q['float32_bytes'] or 0) / 1e6:.0f} MB -> {facts['size_bytes'] / 1e6:.0f} MB"),
+        ("exported", f"{facts['exported_at']} (commit {str(facts['commit'])[:10]})"),
+        ("runs here on", ", ".join(facts["providers_here"])),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
     return table

@@ -112,7 +112,7 @@ def test_entities_in_different_sentences_never_match() -> None:
 
 def test_to_json_shape() -> None:
     data = score(GOLD, PRED, model="m.onnx").to_json()
-    assert set(data) == {"micro", "macro_f1", "per_type", "token_accuracy", "sentences", "model"}
+    assert set(data) == {"micro", "macro_f1", "per_type", "token_accuracy", "sentences", "model", "errors"}
     assert set(data["micro"]) == {"precision", "recall", "f1"}
     assert set(data["per_type"]) == set(EXPECTED)
     for values in data["per_type"].values():
