@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from raw_score import raw_score  # noqa: E402
 
+from tagger.api import Pipeline  # noqa: E402
 from tagger.corpus import load_split  # noqa: E402
 from tagger.ensemble import load_tagger, parse_weights  # noqa: E402
 from tagger.errors import TaggerError  # noqa: E402
-from tagger.evaluate import evaluate  # noqa: E402
+from tagger.evaluation import evaluate  # noqa: E402
 from tagger.predict import SentenceTagger  # noqa: E402
 
 RAW = {"uk": Path(__file__).resolve().parents[1] / "../shared/data/ner-uk/raw/test"}
@@ -55,7 +56,7 @@ def measure(spec: str, lang: str, data: str | None, raw: Path | None, speed: boo
         "fp32": artifacts[0].header.get("quantization", {}).get("test_f1_fp32", report.micro.f1) if len(paths) == 1 else None,
     }
     if raw is not None and raw.is_dir():
-        _, micro, _, _ = raw_score(tagger, raw)
+        _, micro, _, _ = raw_score(Pipeline(tagger), raw)
         row["raw"] = micro.f1
     return row
 

@@ -15,17 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-from tagger.annotate import TaggedSentence, annotate
+import tagger
 from tagger.documents import file_document
+from tagger.ensemble import parse_weights
 from tagger.metrics import Score, prf
-from tagger.ensemble import load_tagger, parse_weights
-from tagger.errors import TaggerError
-from tagger.predict import SentenceTagger
-from tagger.shipped import shipped_models
+from tagger.text import tokenize
 
 
-def raw_score(tagger: SentenceTagger, raw: Path) -> tuple[dict[str, Score], Score, int, float]:
-    """Per-type and micro scores of the tagger's character spans on the texts of `raw`.
+def raw_score(nlp: tagger.Pipeline, raw: Path) -> tuple[dict[str, Score], Score, int, float]:
+    """Per-type and micro scores of the pipeline's character spans on the texts of `raw`.
 
     Returns:
         (per-type scores, micro scores, words tagged, seconds spent tagging incl. tokenisation)
@@ -41,14 +39,10 @@ def raw_score(tagger: SentenceTagger, raw: Path) -> tuple[dict[str, Score], Scor
                 gold.add((str(path), e["start"], e["end"], e["label"]))
     pred: set[tuple[str, int, int, str]] = set()
     started = time.perf_counter()
-    words = 0
-    source = ""
-    for event in annotate((file_document(p, "strict") for p in texts), tagger, tagger.language):
-        if isinstance(event, TaggedSentence):
-            words += len(event.tokens)
-            pred.update((source, e.start, e.end, e.label) for e in event.entities)
-        else:
-            source = event.source
+    documents = ["".join(file_document(p, "strict").segments) for p in texts]  # as `tagger tag FILE` reads it
+    words = sum(len(tokenize(d, nlp.lang)) for d in documents)
+    for path, entities in zip(texts, nlp.pipe(documents)):
+        pred.update((str(path), e.start, e.end, e.label) for e in entities)
     seconds = time.perf_counter() - started
     correct = gold & pred
     per_type = {
@@ -69,12 +63,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     try:
-        paths, weights = (args.model, None) if args.model else shipped_models("uk")
-        tagger = load_tagger(paths, args.device, parse_weights(args.weights) if args.weights is not None else weights)
-        per_type, s, words, seconds = raw_score(tagger, args.raw)
-    except TaggerError as err:
+        nlp = tagger.load("uk", model=args.model, device=args.device,
+                          weights=parse_weights(args.weights) if args.weights is not None else None)
+        per_type, s, words, seconds = raw_score(nlp, args.raw)
+    except tagger.TaggerError as err:
         sys.exit(f"error: {err}")
-    print(f"model {tagger.name}: {len(sorted(args.raw.glob('*.txt')))} documents of {args.raw}, {words} words"
+    print(f"model {nlp.name}: {len(sorted(args.raw.glob('*.txt')))} documents of {args.raw}, {words} words"
           f" in {seconds:.2f} s ({words / seconds:,.0f} words/s incl. tokenisation)")
     for label, t in per_type.items():
         print(f"  {label:6s} P {t.precision:.4f}  R {t.recall:.4f}  F1 {t.f1:.4f}  support {t.support}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -15,13 +16,19 @@ from rich.console import Console
 
 from tagger import __version__
 from tagger.errors import OutputError, TaggerError
+from tagger.output import FORMATS
+from tagger.runtime import DEVICES
 from tagger.shipped import ARCHS
 
 if TYPE_CHECKING:
-    from tagger.predict import SentenceTagger
+    from collections.abc import Iterable
+
+    from tagger.annotate import Event
+    from tagger.api import Pipeline
 
 LANGS = ("uk", "en")
 SPLITS = ("train", "validation", "test")
+TRAIN_EXTRA = ("torch", "onnx", "datasets", "safetensors", "transformers")  # what train and export import
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
 BROKEN_PIPE = 1  # the reader went away (`| head -1`): the exit code click and rich use for it
 # OS errors of the environment (paths, permissions, full disks), shown as one line; others are bugs.
@@ -32,27 +39,35 @@ OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, er
 class LazyGroup(click.Group):
     """A group whose heavy commands (torch) are imported only when invoked."""
 
-    lazy = {"train": "train.cli:train", "export": "export.cli:export"}
+    lazy = {"train": "tagger.train.cli:train", "export": "tagger.export.cli:export"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
-            module, attr = self.lazy[name].split(":")
+            # Checked before the command loads: torch is imported inside it, past any handler here.
+            missing = next((m for m in TRAIN_EXTRA if importlib.util.find_spec(m) is None), None)
             try:
-                return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+                if missing is None:
+                    module, attr = self.lazy[name].split(":")
+                    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
             except ImportError as err:
-                raise click.ClickException(
-                    f"`tagger {name}` needs the training extra ({err.name} is missing):"
-                    " pip install 'tagger[train]'"
-                ) from None
+                missing = err.name
+            raise click.ClickException(
+                f"`tagger {name}` needs the training extra ({missing} is missing): pip install 'tagger[train]'"
+            )
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run a command; Ctrl-C, a closed pipe and a full disk end it with one line, not a traceback."""
         try:
             return super().invoke(ctx)
+        except OutputError as err:  # stdout failed: drop what it still buffers, say so once
+            discard_stdout()
+            raise click.ClickException(str(err)) from None
+        except TaggerError as err:  # every library error: one line, exit 1
+            raise click.ClickException(str(err)) from None
         except KeyboardInterrupt:
             command = " ".join(filter(None, ["tagger", ctx.invoked_subcommand]))
             click.echo(f"Interrupted: {command} stopped by Ctrl-C", err=True)
@@ -92,22 +107,20 @@ def cli() -> None:
 
 
 def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, device: str,
-               weights: str | None) -> SentenceTagger:
-    """A tagger for --model (several: averaged), or the shipped default of --lang; say once what runs."""
-    from tagger.ensemble import load_tagger, parse_weights
-    from tagger.runtime import active_provider
-    from tagger.shipped import shipped_models
+               weights: str | None) -> Pipeline:
+    """`tagger.load` for --model (several: averaged) or the shipped default of --lang; say once what runs."""
+    from tagger.api import load
+    from tagger.ensemble import parse_weights
 
     if models and arch:
         raise TaggerError(f"--arch {arch} picks a shipped model, --model a file of yours; drop one of them")
-    paths, shipped_weights = (list(models), None) if models else shipped_models(lang or "uk", arch)
-    tagger = load_tagger(paths, device, parse_weights(weights) if weights is not None else shipped_weights)
-    if lang and tagger.language != lang:
-        raise TaggerError(f"{tagger.name} is a {tagger.language!r} model but --lang is {lang!r}; drop one of them")
-    kinds = "+".join(a.kind for a in tagger.artifacts)
-    providers = sorted({active_provider(a.session) for a in tagger.artifacts})
-    click.echo(f"tagger: {tagger.name} ({kinds}, {tagger.language}) on {', '.join(providers)}", err=True)
-    return tagger
+    nlp = load(None if models else lang, model=list(models) or None, arch=arch, device=device,
+               weights=parse_weights(weights) if weights is not None else None)
+    if lang and nlp.lang != lang:
+        raise TaggerError(f"{nlp.name} is a {nlp.lang!r} model but --lang is {lang!r}; drop one of them")
+    kinds = "+".join(a.kind for a in nlp.artifacts)
+    click.echo(f"tagger: {nlp.name} ({kinds}, {nlp.lang}) on {', '.join(nlp.providers)}", err=True)
+    return nlp
 
 
 model_option = click.option("--model", "models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
@@ -118,7 +131,7 @@ weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
                               help="weights of the averaged models, one per model [default: equal; shipped: 0.6,0.4]")
 arch_option = click.option("--arch", type=click.Choice(ARCHS), default=None,
                            help="which shipped model of --lang; bert+lstm averages both [default: the best shipped choice]")
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="auto: CUDA if it really runs, else CPU")
 
 
@@ -129,34 +142,51 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
 @arch_option
 @weights_option
 @device_option
-@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "conll"]), default=None,
-              help="output format [default: table on a terminal, else jsonl]")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="output format; spacy: displaCy JSON lines; html: one self-contained page"
+                   " [default: table on a terminal, else jsonl]")
 @click.option("--lines", is_flag=True, help="every input line is its own document")
 @click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
               help="invalid UTF-8: stop with an error, or read it as U+FFFD")
+@click.option("--min-score", type=float, default=0.0, show_default=True,
+              help="drop entities whose score (the model's probability of that span and label) is below this")
 def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None,
-        device: str, fmt: str | None, lines: bool, encoding_errors: str) -> None:
+        device: str, fmt: str | None, lines: bool, encoding_errors: str, min_score: float) -> None:
     """Tag FILES (one document each; .jsonl: one per line with a "text" field), or stdin."""
     from tagger.annotate import annotate
     from tagger.documents import documents
-    from tagger.output import write_conll, write_jsonl, write_tables
+    from tagger.stream import above, progress, script_check
 
-    try:
-        inputs = documents(list(files), sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
-        tagger = open_model(models, lang, arch, device, weights)
-        events = annotate(inputs, tagger, tagger.language)
-        fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-        if fmt == "jsonl":
-            write_jsonl(events, sys.stdout)
-        elif fmt == "conll":
-            write_conll(events, sys.stdout)
-        else:
-            write_tables(events, Console())
-    except OutputError as err:
-        discard_stdout()
-        raise click.ClickException(str(err)) from None
-    except TaggerError as err:
-        raise click.ClickException(str(err)) from None
+    if not 0.0 <= min_score <= 1.0:
+        raise TaggerError(f"--min-score {min_score}: give a probability between 0 and 1")
+    inputs = documents(list(files), sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
+    nlp = open_model(models, lang, arch, device, weights)
+    if not files and sys.stdin.isatty():
+        click.echo("tagger: reading stdin; Ctrl-D to end (or pass FILES)", err=True)
+    events = script_check(annotate(inputs, nlp.model, nlp.lang), nlp.lang,
+                          lambda line: click.echo(f"tagger: warning: {line}", err=True))
+    events = above(events, min_score)
+    if sys.stderr.isatty() and not sys.stdout.isatty():  # on a terminal the output itself shows progress
+        events = progress(events, Console(stderr=True))
+    write(events, fmt or ("table" if sys.stdout.isatty() else "jsonl"), nlp.model.labels)
+
+
+def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
+    """The events to stdout in one of FORMATS."""
+    from tagger.html import write_html
+    from tagger.output import write_conll, write_jsonl, write_spacy, write_tables
+    from tagger.scheme import entity_types
+
+    if fmt == "jsonl":
+        write_jsonl(events, sys.stdout)
+    elif fmt == "conll":
+        write_conll(events, sys.stdout)
+    elif fmt == "spacy":
+        write_spacy(events, sys.stdout)
+    elif fmt == "html":
+        write_html(events, sys.stdout, entity_types(labels))
+    else:
+        write_tables(events, Console())
 
 
 @cli.command()
@@ -173,49 +203,65 @@ def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arc
               help="read each document alone, as `tag` reads its inputs (needs the local folder's"
                    " documents.tsv) [default: the split as one text, as training reads it]")
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write every false positive and false negative, with its sentence, as JSON lines to this file")
 @device_option
 def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None, data: str | None,
-             predictions: Path | None, by_document: bool, as_json: bool, device: str) -> None:
-    """Entity-level precision/recall/F1 (exact span and type) on a corpus split."""
-    from tagger.corpus import corpus_of, document_ids, load_split, local_folder, read_labels
-    from tagger.evaluate import evaluate as run, evaluate_predictions
+             predictions: Path | None, by_document: bool, as_json: bool, errors_path: Path | None, device: str) -> None:
+    """Entity-level precision/recall/F1 (exact span and type) on a corpus split, and its errors by kind."""
+    from tagger.analysis import check_errors_path, write_errors
+    from tagger.api import evaluate as run
+    from tagger.corpus import corpus_of, load_split, local_folder, read_labels
+    from tagger.evaluation import evaluate_predictions
     from tagger.output import writing
-    from tagger.render import scores_table, summary_table
+    from tagger.render import confusion_table, error_counts_table, scores_table, summary_table
 
-    try:
-        if predictions is not None:
-            if by_document:
-                raise TaggerError("--by-document changes how a model reads the split; a --predictions file"
-                                  " is scored as it is: drop one of them")
-            corpus_lang = lang or "uk"
-            gold = load_split(corpus_lang, split, data)
-            folder = local_folder(corpus_lang, data)
-            labels = read_labels(folder, corpus_lang) if folder else list(corpus_of(corpus_lang).labels)
-            report = evaluate_predictions(predictions, gold, labels)
+    if errors_path is not None:
+        check_errors_path(errors_path)  # before the model runs, not after
+    if predictions is not None:
+        if by_document:
+            raise TaggerError("--by-document changes how a model reads the split; a --predictions file"
+                              " is scored as it is: drop one of them")
+        corpus_lang = lang or "uk"
+        gold = load_split(corpus_lang, split, data)
+        folder = local_folder(corpus_lang, data)
+        labels = read_labels(folder, corpus_lang) if folder else list(corpus_of(corpus_lang).labels)
+        report = evaluate_predictions(predictions, gold, labels)
+    else:
+        nlp = open_model(models, lang, arch, device, weights)
+        with Console(stderr=True, quiet=not sys.stderr.isatty()).status(f"tagging the {split} split..."):
+            report = run(nlp, split, data, by_document)
+        gold = load_split(nlp.lang, split, data) if errors_path is not None else []
+    if errors_path is not None and report.analysis is not None:
+        write_errors(errors_path, report.analysis, [s.words for s in gold])
+    with writing(sys.stdout):
+        if as_json:
+            click.echo(json.dumps(report.to_json(), indent=2))
         else:
-            tagger = open_model(models, lang, arch, device, weights)
-            gold = load_split(tagger.language, split, data)
-            documents = None
-            if by_document:
-                folder = local_folder(tagger.language, data)
-                if folder is None:
-                    raise TaggerError("--by-document needs a local corpus folder (--data DIR or $TAGGER_DATA)"
-                                      " with a documents.tsv; the Hub splits have no document boundaries")
-                documents = document_ids(folder, split, gold)
-            report = run(tagger, gold, model=tagger.name + (", by document" if by_document else ""),
-                         documents=documents)
-        with writing(sys.stdout):
-            if as_json:
-                click.echo(json.dumps(report.to_json(), indent=2))
-            else:
-                console = Console()
-                console.print(summary_table(report))
-                console.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
-    except OutputError as err:
-        discard_stdout()
-        raise click.ClickException(str(err)) from None
-    except TaggerError as err:
-        raise click.ClickException(str(err)) from None
+            console = Console()
+            console.print(summary_table(report))
+            console.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
+            console.print(error_counts_table(report))
+            console.print(confusion_table(report))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="print the facts as JSON")
+def info(model: str, as_json: bool) -> None:
+    """What MODEL is (a .onnx file, a shipped name like uk_bert, or a language for its default):
+    language, labels, training data and license, recorded scores, INT8 cost, where it can run."""
+    from tagger.info import model_info
+    from tagger.output import writing
+    from tagger.render import info_table
+
+    facts = model_info(model)
+    with writing(sys.stdout):
+        if as_json:
+            click.echo(json.dumps(facts if len(facts) > 1 else facts[0], indent=2, ensure_ascii=False))
+        else:
+            for one in facts:
+                Console().print(info_table(one))
 
 
 def main() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +131,25 @@ def document_ids(folder: Path, split: str, sentences: list[Sentence]) -> list[st
     return ids
 
 
+HUB_TIMEOUT = 3.0  # seconds to reach the Hub before saying it is unreachable
+
+
+def check_hub(name: str, hint: str) -> None:
+    """Fail at once, not after half a minute of retries, where the Hub cannot be reached.
+
+    Honours HF_ENDPOINT (a mirror), and leaves HF_HUB_OFFLINE / HF_DATASETS_OFFLINE to
+    `datasets` (which then reads its cache).
+    """
+    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE"):
+        return
+    url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "", url.port or 443), timeout=HUB_TIMEOUT).close()
+    except OSError as err:
+        raise TaggerError(f"cannot reach the Hugging Face Hub ({url.hostname}: {err.strerror or err}) to load"
+                          f" {name}; {hint}") from None
+
+
 def hub_split(lang: str, split: str) -> list[Sentence]:
     """One split from the Hub (needs the `datasets` package and a network)."""
     corpus = corpus_of(lang)
@@ -142,6 +163,7 @@ def hub_split(lang: str, split: str) -> list[Sentence]:
         raise TaggerError(
             f"reading {corpus.hub_name} from the Hub needs `pip install 'tagger[train]'`; or {hint}"
         ) from None
+    check_hub(corpus.hub_name, hint)
     try:
         ds = datasets.load_dataset(corpus.hub_name, split=split)
     except Exception as err:  # noqa: BLE001 - any network/Hub failure gets the same advice

@@ -25,6 +25,7 @@ os.environ["HF_DATASETS_CACHE"] = os.path.join(_HF_TMP, "datasets")
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["TAGGER_CACHE"] = os.path.join(_HF_TMP, "tagger-cache")  # license notices shown once: not in ~/.cache
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TAGGER_SHARED_DATA", REPO / ".." / "shared" / "data"))
@@ -135,7 +136,7 @@ class Trained:
 
 def tiny_config(data: Path, out: Path, **overrides: object) -> object:
     """A tiny BiLSTM config that overfits the inline sentences in a few seconds."""
-    from train.config import TrainConfig
+    from tagger.train.config import TrainConfig
 
     options: dict[str, object] = dict(
         lang="uk", data=str(data), out=str(out), seed=13, device="cpu",
@@ -157,7 +158,7 @@ def train_tiny(config: object, out: Path) -> Trained:
     """Train a tiny model on one thread, with the console captured."""
     from rich.console import Console
 
-    from train.loop import train
+    from tagger.train.loop import train
 
     one_thread()
     log = io.StringIO()
@@ -167,7 +168,7 @@ def train_tiny(config: object, out: Path) -> Trained:
 
 def quiet_export(checkpoint: Path, out: Path | None = None, **options: object) -> object:
     """export_checkpoint with torch's own TracerWarnings ignored (as torch does outside pytest)."""
-    from export.onnx import export_checkpoint
+    from tagger.export.onnx import export_checkpoint
 
     with warnings.catch_warnings():
         silence_tracer_warnings()
@@ -198,8 +199,8 @@ def silence_tracer_warnings() -> None:
 def rebuild_model(checkpoint: dict) -> tuple[object, object]:
     """The BiLSTM and vocabulary a plain-data checkpoint describes, in eval mode."""
     from tagger.features import LstmVocab
-    from train.config import TrainConfig
-    from train.lstm import BiLSTMTagger
+    from tagger.train.config import TrainConfig
+    from tagger.train.lstm import BiLSTMTagger
 
     config = TrainConfig.from_dict(checkpoint["config"])
     vocab = LstmVocab.from_json(checkpoint["vocab"])
@@ -211,7 +212,7 @@ def rebuild_model(checkpoint: dict) -> tuple[object, object]:
 def torch_tags(model, vocab, labels: list[str], words: list[list[str]]) -> list[list[str]]:  # noqa: ANN001
     """Tags of the torch BiLSTM, through the same emitter and decoder as ONNX inference."""
     from tagger.predict import tag_with
-    from train.recipes import crf_decoder, lstm_torch_emitter
+    from tagger.train.recipes import crf_decoder, lstm_torch_emitter
 
     return tag_with(lstm_torch_emitter(model, vocab), crf_decoder(model, labels), labels, words)
 
@@ -258,7 +259,7 @@ def write_tiny_encoder(folder: Path) -> Path:
 
 def tiny_bert_config(data: Path, out: Path, encoder: Path, **overrides: object) -> object:
     """A tiny BERT run that overfits the inline sentences in seconds."""
-    from train.config import TrainConfig
+    from tagger.train.config import TrainConfig
 
     options: dict[str, object] = dict(
         arch="bert", lang="uk", data=str(data), out=str(out), seed=13, device="cpu", encoder=str(encoder),

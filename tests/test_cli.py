@@ -45,8 +45,13 @@ def model(exported: Path) -> str:
 
 
 def jsonl(result: Result) -> list[dict]:
+    """The JSONL records, each entity's score checked to be a probability and then set aside."""
     assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    for record in records:
+        for entity in record["entities"]:
+            assert 0.0 <= entity.pop("score") <= 1.0, entity
+    return records
 
 
 # --- tag -----------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def test_unknown_lang(runner: CliRunner, model: str, command: str) -> None:
 
 # --- evaluate --------------------------------------------------------------------------------------
 
-JSON_KEYS = {"micro", "macro_f1", "per_type", "token_accuracy", "sentences", "model"}
+JSON_KEYS = {"micro", "macro_f1", "per_type", "token_accuracy", "sentences", "model", "errors"}
 
 
 def test_evaluate_model_on_the_overfit_corpus(runner: CliRunner, model: str, session_corpus: Path) -> None:

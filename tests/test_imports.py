@@ -25,7 +25,7 @@ def modules_after(code: str) -> dict[str, object]:
 
 def test_inference_modules_import_no_training_stack() -> None:
     result = modules_after(
-        "import tagger.cli, tagger.annotate, tagger.predict, tagger.artifact, tagger.evaluate, tagger.output\n"
+        "import tagger.cli, tagger.annotate, tagger.predict, tagger.artifact, tagger.evaluation, tagger.output\n"
         "import tagger.conll, tagger.scheme, tagger.metrics, tagger.decode, tagger.documents, tagger.render\n"
         "import onnxruntime"  # the runtime is allowed; the `onnx` package is not
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 
 from tagger.conll import Sentence
-from tagger.corpus import DATA_ENV, SPLITS, corpus_of, hub_label_names, local_folder, read_labels, read_local_split
+from tagger.corpus import DATA_ENV, SPLITS, check_hub, corpus_of, hub_label_names, local_folder, read_labels, read_local_split
 from tagger.errors import TaggerError
 
 
@@ -44,13 +44,14 @@ def load_corpus(lang: str, data: str | Path | None = None) -> datasets.DatasetDi
 def load_hub(lang: str) -> datasets.DatasetDict:
     """The corpus from the Hugging Face Hub, for users who are online."""
     corpus = corpus_of(lang)
+    hint = (f"point at a local copy with --data DIR or ${DATA_ENV}=DIR (a folder with"
+            " train.conll, validation.conll, test.conll and labels.txt)")
+    check_hub(corpus.hub_name, hint)
     try:
         loaded = datasets.load_dataset(corpus.hub_name)
     except Exception as err:  # noqa: BLE001 - offline, missing, or Hub errors: same advice
         raise TaggerError(
-            f"could not load {corpus.hub_name} from the Hugging Face Hub ({type(err).__name__});"
-            f" point at a local copy with --data DIR or ${DATA_ENV}=DIR (a folder with"
-            " train.conll, validation.conll, test.conll and labels.txt)"
+            f"could not load {corpus.hub_name} from the Hugging Face Hub ({type(err).__name__}); {hint}"
         ) from None
     missing = [s for s in SPLITS if s not in loaded]
     if missing:

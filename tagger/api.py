@@ -1,0 +1,146 @@
+"""The Python API: load a tagger once, then tag strings; what the CLI runs, importable without torch.
+
+    import tagger
+    nlp = tagger.load("uk")
+    for e in nlp("Президент України Володимир Зеленський відвідав Львів."):
+        print(e.start, e.end, e.label, e.text, e.score)
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from tagger.annotate import DocEnd, DocStart, Entity, TaggedSentence, annotate
+from tagger.artifact import Artifact
+from tagger.documents import Document
+from tagger.errors import TaggerError
+from tagger.metrics import EvalReport
+from tagger.notices import license_notice
+from tagger.predict import SentenceTagger
+from tagger.runtime import active_provider
+
+BATCH_SIZE = 64  # texts tagged together by `pipe` (their sentences are batched across texts)
+_LINES = re.compile(r"[^\n]*\n|[^\n]+")  # lines with their ends, as the CLI reads a file's text
+
+
+class Pipeline:
+    """A loaded model, or several averaged, with the tokeniser of its language."""
+
+    def __init__(self, model: SentenceTagger) -> None:
+        self.model = model
+
+    @property
+    def lang(self) -> str:
+        """Language code of the model ('uk', 'en')."""
+        return self.model.language
+
+    @property
+    def labels(self) -> list[str]:
+        """Entity types the model tags, e.g. ['LOC', 'MISC', 'ORG', 'PERS']."""
+        return sorted({label.split("-", 1)[1] for label in self.model.labels if "-" in label})
+
+    @property
+    def name(self) -> str:
+        """The model file(s), as `tag` reports them on stderr."""
+        return self.model.name
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The loaded model files (their headers hold labels, training data, license, scores)."""
+        return self.model.artifacts
+
+    @property
+    def providers(self) -> list[str]:
+        """Where the models run: 'CPU' or 'CUDA'."""
+        return sorted({active_provider(a.session) for a in self.artifacts})
+
+    def __repr__(self) -> str:
+        return f"tagger.Pipeline({self.name}, lang={self.lang!r}, on {', '.join(self.providers)})"
+
+    def __call__(self, text: str) -> list[Entity]:
+        """The entities of one text; `e.text == text[e.start:e.end]` for each."""
+        return next(self.pipe([text]))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = BATCH_SIZE) -> Iterator[list[Entity]]:
+        """The entities of each text, in input order, read lazily `batch_size` texts at a time."""
+        if isinstance(texts, str):
+            raise TaggerError("pipe() takes an iterable of texts, not one str; call nlp(text) for one text")
+        if batch_size < 1:
+            raise TaggerError(f"batch_size {batch_size}: give a positive number of texts")
+        numbered = enumerate(texts)
+        while chunk := list(itertools.islice(numbered, batch_size)):
+            found: list[Entity] = []
+            for event in annotate([text_document(k, text) for k, text in chunk], self.model, self.lang):
+                if isinstance(event, DocStart):
+                    found = []
+                elif isinstance(event, TaggedSentence):
+                    found += event.entities
+                elif isinstance(event, DocEnd):
+                    yield found
+
+
+def text_document(index: int, text: str) -> Document:
+    """A str as a Document whose segments are its lines (sentences never cross a line break)."""
+    if not isinstance(text, str):
+        raise TaggerError(f"text {index}: expected a str, got {type(text).__name__}"
+                          + ("; decode bytes first, e.g. data.decode('utf-8')" if isinstance(text, bytes) else ""))
+    return Document(f"<text {index}>", _LINES.findall(text))
+
+
+def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | None = None,
+         arch: str | None = None, device: str = "auto", weights: Sequence[float] | None = None) -> Pipeline:
+    """A tagger: the best shipped choice of `lang`, one shipped family (`arch`), or your own file(s).
+
+    Args:
+        lang: 'uk' or 'en' (default 'uk', or the language of `model`).
+        model: an ONNX file made by `tagger export`, or several to average.
+        arch: 'bert+lstm', 'bert' or 'lstm': which shipped model of `lang`.
+        device: 'auto' (CUDA if it really runs, else CPU), 'cpu' or 'cuda'.
+        weights: one per averaged model [default: equal; the shipped pair 0.6 / 0.4].
+
+    Raises:
+        TaggerError: what is wrong and how to fix it, in one line.
+    """
+    from tagger.ensemble import load_tagger
+    from tagger.shipped import ARCHS, shipped_models
+
+    if model is not None and arch is not None:
+        raise TaggerError(f"arch={arch!r} picks a shipped model, model= a file of yours; pass one of them")
+    if arch is not None and arch not in ARCHS:
+        raise TaggerError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
+    if model is not None:
+        paths = [model] if isinstance(model, (str, Path)) else list(model)
+        tagger = load_tagger(paths, device, weights)
+    else:
+        paths, shipped_weights = shipped_models(lang or "uk", arch)
+        tagger = load_tagger(paths, device, weights if weights is not None else shipped_weights)
+    if lang and tagger.language != lang:
+        raise TaggerError(f"{tagger.name} is a {tagger.language!r} model but lang is {lang!r}; drop one of them")
+    license_notice(tagger.artifacts, lambda line: print(f"tagger: {line}", file=sys.stderr))
+    return Pipeline(tagger)
+
+
+def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
+             by_document: bool = False) -> EvalReport:
+    """Entity-level scores of `nlp` on a corpus split, the report `tagger evaluate` prints.
+
+    Args:
+        data: a local corpus folder (or one holding ner-uk/ and wnut17/); None: $TAGGER_DATA, else the Hub.
+        by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
+    """
+    from tagger.corpus import document_ids, load_split, local_folder
+    from tagger.evaluation import evaluate as run
+
+    gold = load_split(nlp.lang, split, data)
+    documents = None
+    if by_document:
+        folder = local_folder(nlp.lang, data)
+        if folder is None:
+            raise TaggerError("by-document scoring needs a local corpus folder (--data DIR or $TAGGER_DATA)"
+                              " with a documents.tsv; the Hub splits have no document boundaries")
+        documents = document_ids(folder, split, gold)
+    return run(nlp.model, gold, model=nlp.name + (", by document" if by_document else ""), documents=documents)

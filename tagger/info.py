@@ -1,0 +1,67 @@
+"""What a model file is: language, labels, training data and its license, recorded scores, cost of INT8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tagger.artifact import Artifact, load_artifact
+from tagger.errors import ArtifactError
+from tagger.runtime import CPU, CUDA, has_cuda_driver
+from tagger.scheme import entity_types
+
+
+def resolve(model: str) -> list[Path]:
+    """A model file, a shipped file's name (`uk_bert`), or a language (`uk`: its default choice)."""
+    from tagger.shipped import shipped_models
+
+    path = Path(model)
+    if path.suffix == ".onnx" or path.exists():
+        return [path]
+    lang, _, family = model.partition("_")
+    try:
+        return shipped_models(lang, family or None)[0]
+    except ArtifactError:
+        raise ArtifactError(f"{model}: no such file, and not a shipped model name (e.g. uk, uk_bert, en_lstm);"
+                            " pass a .onnx file made by `tagger export`") from None
+
+
+def micro_f1(metrics: dict[str, Any], split: str) -> float | None:
+    """The micro F1 of `split` in a provenance metrics dict, if recorded."""
+    value = metrics.get(split, {}).get("micro", {}).get("f1")
+    return round(float(value), 4) if value is not None else None
+
+
+def describe(artifact: Artifact) -> dict[str, Any]:
+    """The facts `tagger info` shows, as plain data (its --json)."""
+    header = artifact.header
+    provenance = header.get("provenance", {})
+    data = provenance.get("data", {})
+    metrics = provenance.get("metrics", {})
+    quantization = header.get("quantization")
+    providers = [CPU] + ([CUDA] if CUDA in __import__("onnxruntime").get_available_providers() and has_cuda_driver() else [])
+    return {
+        "file": str(artifact.path),
+        "size_bytes": artifact.path.stat().st_size,
+        "language": artifact.language,
+        "kind": artifact.kind,
+        "labels": entity_types(artifact.labels),
+        "crf": bool(header.get("crf")),
+        "training_data": {"corpus": data.get("corpus"), "sentences": data.get("sentences"),
+                          "validation_held_out": data.get("validation_held_out")},
+        "license": provenance.get("license"),
+        "scores": {"validation_f1": micro_f1(metrics, "validation"), "test_f1_float32": micro_f1(metrics, "test"),
+                   "test_f1_file": quantization["test_f1_int8"] if quantization else micro_f1(metrics, "test"),
+                   "measured_on": (quantization or {}).get("measured_on")},
+        "quantization": None if not quantization else {
+            "method": quantization.get("method"), "test_f1_float32": quantization.get("test_f1_fp32"),
+            "test_f1_int8": quantization.get("test_f1_int8"), "float32_bytes": quantization.get("fp32_bytes")},
+        "trained_at": provenance.get("trained_at"), "exported_at": provenance.get("exported_at"),
+        "commit": provenance.get("export_git_sha"),
+        "providers_here": [p.removesuffix("ExecutionProvider") for p in providers],
+    }
+
+
+def model_info(model: str) -> list[dict[str, Any]]:
+    """`describe` of each file `model` names."""
+    return [describe(load_artifact(path, "cpu")) for path in resolve(model)]
