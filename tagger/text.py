@@ -114,8 +114,17 @@ _UK_ABBR = (
 )
 _ABBR = {
     "uk": frozenset(_UK_ABBR.split()),
-    "en": frozenset({"no", "fig", "vol", "pp", "approx", "dept", "est"}),
+    "en": frozenset({"no", "fig", "vol", "pp", "approx", "dept", "est", "cf", "ca", "al", "ft", "mt"}),
 }
+# English news abbreviations, matched with their capital, so "he sat." or "the sun." still ends a
+# sentence: titles and US states (AP style) always continue it ("Sen. Warren", "Springfield, Ill.,
+# said"); a month only before a number ("Jan. 5"; "in Jan. The" ends one).
+_EN_TITLES = ("Sen Gov Rep Gen Col Lt Sgt Capt Cmdr Adm Maj Brig Cpl Pvt Det Insp Rev Hon Pres Supt Atty Amb Fr"
+              " Rt Gens Reps Sens Messrs Mmes Ala Ariz Ark Calif Colo Conn Del Fla Ga Ill Ind Kan Ky La Md Mass"
+              " Mich Minn Miss Mo Mont Neb Nev Okla Ore Pa Tenn Tex Va Vt Wash Wis Wyo Mon Tue Tues Wed Thu"
+              " Thur Thurs Fri Sat Sun Ave Blvd Rd Mt Ft No Nos Vol Gov't")
+_CASED_ABBR = {"uk": frozenset(), "en": frozenset(_EN_TITLES.split())}
+_BEFORE_NUMBER = {"uk": frozenset(), "en": frozenset("Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split())}
 # Sentence-final punctuation (tokens starting with it); ner-uk rarely ends a sentence at "…".
 _ENDERS = {"uk": frozenset(".?!"), "en": frozenset(".?!…")}
 _BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # the str.splitlines() boundaries
@@ -143,7 +152,9 @@ def _ends_sentence(tokens: list[Token], i: int, lang: str) -> bool:
         return True
     prev = tokens[i - 1].text
     # "Т. Шевченко", "1,5 тис. грн": an initial or a known abbreviation continues the sentence
-    return not ((len(prev) == 1 and prev.isupper()) or prev.lower() in _ABBR[lang])
+    if (len(prev) == 1 and prev.isupper()) or prev.lower() in _ABBR[lang] or prev in _CASED_ABBR[lang]:
+        return False
+    return not (prev in _BEFORE_NUMBER[lang] and i + 1 < len(tokens) and tokens[i + 1].text[0].isdigit())
 
 
 def split_sentences(text: str, lang: str) -> list[list[Token]]:

@@ -232,3 +232,29 @@ def test_agreement_with_corpus() -> None:
     assert len(gold & pred) / len(gold) >= 0.99 and len(gold & pred) / len(pred) >= 0.99
     assert len(gold_starts & pred_starts) / len(gold_starts) >= 0.95
     assert len(gold_starts & pred_starts) / len(pred_starts) >= 0.95
+
+
+# English news and social media, as a newcomer pastes them: each item is the sentences it must give.
+EN_NEWS = [
+    ["Sen. Elizabeth Warren spoke on Tuesday.", "Gov. Newsom did not."],
+    ["The vote is set for Jan. 5 in Washington."],
+    ["Lt. Gen. Mark Smith and Sgt. Ann Lee arrived.", "Reporters waited."],
+    ["Rep. Ocasio-Cortez tweeted about it.", "Pres. Biden replied."],
+    ["She moved to Springfield, Ill. last year."],
+    ["We met in Jan.", "The weather was cold."],
+    ["Dr. Who airs on Sat. at 7pm."],
+    ["He sat.", "Then he left."],
+    ["Look at the sun.", "It is bright."],
+    ["The company, Acme Inc., said profits rose.", "Shares fell."],
+    ["J. K. Rowling signed books at Barnes & Noble in N.Y. on Oct. 3."],
+    ["Capt. Phillips is a film.", "Tom Hanks stars."],
+    ["lol cant believe it.", "@john you there?", "#fail"],
+    ["The U.S. Supreme Court ruled on Mon. Dec. 1.", "Justices split."],
+]
+
+
+@pytest.mark.parametrize("sentences", EN_NEWS, ids=[s[0][:24] for s in EN_NEWS])
+def test_english_titles_months_and_states_do_not_end_a_sentence(sentences: list[str]) -> None:
+    text = " ".join(sentences)
+    got = [text[s[0].start : s[-1].end] for s in split_sentences(text, "en")]
+    assert got == sentences
