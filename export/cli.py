@@ -19,7 +19,7 @@ import click
 def export(checkpoint: Path, output: Path | None, quantize: str | None, data: str | None) -> None:
     """Export CHECKPOINT (best_lstm.pth, best_bert.pth) to one self-contained ONNX file."""
     from tagger.errors import TaggerError
-    from export.onnx import export_checkpoint
+    from tagger.export.onnx import export_checkpoint
 
     try:
         report = export_checkpoint(checkpoint, output, quantize, data)

@@ -24,13 +24,13 @@ from tagger.errors import TaggerError
 from tagger.features import CASES, LstmVocab
 from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
-from train.bert import build_bert, encoder_from_config
-from train.checkpoint import load_checkpoint
-from train.config import TrainConfig
-from train.context import ContextEncoder, parse_layers
-from train.loop import git_sha
-from train.recipes import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
-from train.lstm import BiLSTMTagger
+from tagger.train.bert import build_bert, encoder_from_config
+from tagger.train.checkpoint import load_checkpoint
+from tagger.train.config import TrainConfig
+from tagger.train.context import ContextEncoder, parse_layers
+from tagger.train.loop import git_sha
+from tagger.train.recipes import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
+from tagger.train.lstm import BiLSTMTagger
 
 OPSET = 17
 ATOL = 1e-4  # BiLSTM: largest allowed |torch - ORT| emission difference at real words
@@ -279,7 +279,7 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
             write_graph(exportable, header, parity_batches(examples)[-2], tmp)  # all examples in one batch
             max_diff = check_parity(exportable, labels, tmp, groups)
             if quantize:
-                from export.quantize import quantize_int8
+                from tagger.export.quantize import quantize_int8
 
                 quantized = quantize_int8(tmp, header, checkpoint, data, quantize)
     except OSError as err:  # a full disk or a folder that turned unwritable; the atomic write left nothing

@@ -13,10 +13,10 @@ from conftest import LABELS, TAGS, WORDS, Trained, quiet_export, tiny_bert_confi
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
 from tagger.predict import Tagger, tag_with
-from train.bert import build_bert
-from train.checkpoint import load_checkpoint
-from train.config import TrainConfig
-from train.recipes import bert_recipe, bert_torch_emitter, crf_decoder
+from tagger.train.bert import build_bert
+from tagger.train.checkpoint import load_checkpoint
+from tagger.train.config import TrainConfig
+from tagger.train.recipes import bert_recipe, bert_torch_emitter, crf_decoder
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
 

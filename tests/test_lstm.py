@@ -15,11 +15,11 @@ from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, tiny_config, t
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
-from train.checkpoint import FORMAT_VERSION, REQUIRED, load_checkpoint, save_checkpoint
-from train.config import TrainConfig
-from train.crf import CRF
-from train.lstm import BiLSTMTagger, reverse_padded
-from train.vocab import build_vocab
+from tagger.train.checkpoint import FORMAT_VERSION, REQUIRED, load_checkpoint, save_checkpoint
+from tagger.train.config import TrainConfig
+from tagger.train.crf import CRF
+from tagger.train.lstm import BiLSTMTagger, reverse_padded
+from tagger.train.vocab import build_vocab
 
 CPU = torch.device("cpu")
 
@@ -75,7 +75,7 @@ def test_train_on_validation_runs_every_epoch_and_keeps_the_last(
 def test_train_on_validation_is_a_flag_of_the_cli() -> None:
     from click.testing import CliRunner
 
-    from train.cli import train
+    from tagger.train.cli import train
 
     result = CliRunner().invoke(train, ["--help"])
     assert result.exit_code == 0

@@ -11,8 +11,8 @@ from torch import nn
 
 from tagger.errors import TaggerError
 from tagger.subwords import SubwordEncoder
-from train.crf import CRF
-from train.trim import trim_unigram
+from tagger.train.crf import CRF
+from tagger.train.trim import trim_unigram
 
 
 class BertTagger(nn.Module):
@@ -70,7 +70,7 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging
 
-    from train.encoders import resolve_encoder
+    from tagger.train.encoders import resolve_encoder
 
     logging.set_verbosity_error()  # its load report lists the pooler we drop as "missing"
     resolved = resolve_encoder(name_or_path)

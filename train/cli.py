@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from train.config import ARCHS, LANGS, PRECISIONS, TrainConfig
+from tagger.train.config import ARCHS, LANGS, PRECISIONS, TrainConfig
 
 CHOICES = {"arch": ARCHS, "lang": LANGS, "device": ("auto", "cpu", "cuda"), "precision": PRECISIONS}
 TYPES: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
@@ -36,7 +36,7 @@ def train(**options: Any) -> None:
     from rich.console import Console
 
     from tagger.errors import TaggerError
-    from train.loop import train as run
+    from tagger.train.loop import train as run
 
     try:
         config = TrainConfig(**options)

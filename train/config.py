@@ -94,7 +94,7 @@ class TrainConfig:
         if self.crf and self.arch != "bert":
             raise ValueError("crf is for --arch bert (the BiLSTM always has a CRF)")
         if self.context != "none":
-            from train.context import parse_layers
+            from tagger.train.context import parse_layers
 
             parse_layers(self.context_layers)  # a ValueError that names the option
         if not 0 < self.layer_decay <= 1:

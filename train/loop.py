@@ -23,11 +23,11 @@ from tagger.errors import TaggerError
 from tagger.metrics import EvalReport, score
 from tagger.predict import tag_with
 from tagger.scheme import entity_types
-from train.checkpoint import FORMAT_VERSION, save_checkpoint
-from train.config import TrainConfig
-from train.data import label_names, load_corpus, to_sentences
-from train.plot import plot_curves
-from train.recipes import RECIPES, Recipe
+from tagger.train.checkpoint import FORMAT_VERSION, save_checkpoint
+from tagger.train.config import TrainConfig
+from tagger.train.data import label_names, load_corpus, to_sentences
+from tagger.train.plot import plot_curves
+from tagger.train.recipes import RECIPES, Recipe
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
 def finish(path: Path, base: dict[str, Any], recipe: Recipe, labels: list[str], val_set: list[Sentence],
            test_set: list[Sentence], best_epoch: int, history: dict[str, list[float]], console: Console) -> TrainResult:
     """Reload the best weights, score validation and test, and store the scores with them."""
-    from train.checkpoint import load_checkpoint
+    from tagger.train.checkpoint import load_checkpoint
 
     best = load_checkpoint(path)
     recipe.model.load_state_dict(best["state_dict"])

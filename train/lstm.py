@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.config import TrainConfig
-from train.context import ContextEncoder
-from train.crf import CRF
+from tagger.train.config import TrainConfig
+from tagger.train.context import ContextEncoder
+from tagger.train.crf import CRF
 
 NUM_CASES = 6  # len(tagger.features.CASES)
 

@@ -11,12 +11,12 @@ from safetensors import safe_open
 from tokenizers import Tokenizer
 
 from tagger.errors import TaggerError
-from train.trim import select_pieces
+from tagger.train.trim import select_pieces
 
 
 def encoder_files(name_or_path: str) -> Path:
     """A local folder with tokenizer.json and model.safetensors for an encoder name or path."""
-    from train.encoders import resolve_encoder
+    from tagger.train.encoders import resolve_encoder
 
     resolved = resolve_encoder(name_or_path)
     folder = Path(resolved)

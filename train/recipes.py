@@ -20,12 +20,12 @@ from tagger.errors import TaggerError
 from tagger.features import CONTEXT_INPUTS, LstmVocab
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn, lstm_emitter
 from tagger.subwords import SubwordEncoder, Window, join_runs
-from train.bert import BertTagger, encoder_config_json, pretrained
-from train.config import TrainConfig
-from train.context import ContextEncoder, parse_layers
-from train.lstm import BiLSTMTagger
-from train.pieces import build_piece_features
-from train.vocab import build_vocab
+from tagger.train.bert import BertTagger, encoder_config_json, pretrained
+from tagger.train.config import TrainConfig
+from tagger.train.context import ContextEncoder, parse_layers
+from tagger.train.lstm import BiLSTMTagger
+from tagger.train.pieces import build_piece_features
+from tagger.train.vocab import build_vocab
 
 # BERT's CRF starts from zero transitions; at the encoder's fine-tuning rate (8e-5) AdamW would move
 # them by at most ~0.1 over a run, too little to matter, so they learn at a rate this much higher.
