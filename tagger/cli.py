@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from tagger import __version__
 from tagger.errors import OutputError, TaggerError
@@ -87,6 +86,13 @@ class LazyGroup(click.Group):
             raise click.ClickException(
                 f"{where + ': ' if where else ''}{err.strerror}; check the path, its permissions and the free space"
             ) from None
+
+
+def console(**options: Any) -> Any:
+    """A rich Console, imported on first use (rich costs start-up time a JSONL run never needs)."""
+    from rich.console import Console
+
+    return Console(**options)
 
 
 def discard_stdout() -> None:
@@ -167,7 +173,7 @@ def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arc
                           lambda line: click.echo(f"tagger: warning: {line}", err=True))
     events = above(events, min_score)
     if sys.stderr.isatty() and not sys.stdout.isatty():  # on a terminal the output itself shows progress
-        events = progress(events, Console(stderr=True))
+        events = progress(events, console(stderr=True))
     write(events, fmt or ("table" if sys.stdout.isatty() else "jsonl"), nlp.model.labels)
 
 
@@ -186,7 +192,7 @@ def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
     elif fmt == "html":
         write_html(events, sys.stdout, entity_types(labels))
     else:
-        write_tables(events, Console())
+        write_tables(events, console())
 
 
 @cli.command()
@@ -229,7 +235,7 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
         report = evaluate_predictions(predictions, gold, labels)
     else:
         nlp = open_model(models, lang, arch, device, weights)
-        with Console(stderr=True, quiet=not sys.stderr.isatty()).status(f"tagging the {split} split..."):
+        with console(stderr=True, quiet=not sys.stderr.isatty()).status(f"tagging the {split} split..."):
             report = run(nlp, split, data, by_document)
         gold = load_split(nlp.lang, split, data) if errors_path is not None else []
     if errors_path is not None and report.analysis is not None:
@@ -238,11 +244,11 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
         if as_json:
             click.echo(json.dumps(report.to_json(), indent=2))
         else:
-            console = Console()
-            console.print(summary_table(report))
-            console.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
-            console.print(error_counts_table(report))
-            console.print(confusion_table(report))
+            out = console()
+            out.print(summary_table(report))
+            out.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
+            out.print(error_counts_table(report))
+            out.print(confusion_table(report))
 
 
 @cli.command()
@@ -261,7 +267,7 @@ def info(model: str, as_json: bool) -> None:
             click.echo(json.dumps(facts if len(facts) > 1 else facts[0], indent=2, ensure_ascii=False))
         else:
             for one in facts:
-                Console().print(info_table(one))
+                console().print(info_table(one))
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
-
-from rich.console import Console
+from typing import TYPE_CHECKING, TextIO
 
 from tagger.annotate import DocEnd, DocStart, Entity, Event, TaggedSentence
 from tagger.errors import OutputError
-from tagger.render import entities_table
+
+if TYPE_CHECKING:  # rich loads only for tables: start-up stays short
+    from rich.console import Console
 
 FORMATS = ("table", "jsonl", "conll", "spacy", "html")  # html: tagger.html.write_html
 STREAM_AFTER = 10_000  # entities of one document held before its JSON object (or table) is streamed out
@@ -104,6 +104,8 @@ def write_conll(events: Iterable[Event], out: TextIO) -> None:
 
 def write_tables(events: Iterable[Event], console: Console) -> None:
     """A rich table of entities per document (a huge document: one table per STREAM_AFTER entities)."""
+    from tagger.render import entities_table
+
     entities: list[Entity] = []
     source = ""
     part = 0  # tables of the current document printed so far

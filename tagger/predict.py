@@ -16,7 +16,7 @@ from tagger.scheme import tags_to_spans
 from tagger.subwords import SubwordEncoder
 
 MAX_WORDS = 400  # BiLSTM: longer sentences are scored in consecutive pieces, never truncated
-BATCH_WORDS = 8192  # padded words per ONNX Runtime call (BiLSTM) and per Viterbi batch
+BATCH_WORDS = 2048  # padded words per BiLSTM call and Viterbi batch (at 8,192 its peak RSS was 2.2x)
 MAX_BATCH = 256  # sentences per call
 SCORE_WORDS = 1024  # padded words per forward-backward of the entity scores: its float64 tables stay small
 

@@ -19,7 +19,9 @@ from tagger.batching import length_batches
 
 MAX_WORD_PIECES = 16  # a longer "word" (a URL, a run of symbols) keeps its first pieces; it is labelled by its first
 OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on each side of a cut
-BATCH_PIECES = 16_384  # padded pieces per encoder call
+# Padded pieces per encoder call: small calls stay in cache and keep attention tensors small (at 16,384
+# a uk default run peaked at 2.6 GB); entities do not depend on it (portable INT8, tests/test_portable.py).
+BATCH_PIECES = 1_024
 MAX_BATCH = 128  # windows per encoder call
 CACHE_WORDS = 200_000  # words whose pieces are remembered (bounded: input can be endless)
 

@@ -10,6 +10,7 @@ looks ahead a bounded distance, so long runs without spaces cannot trigger resca
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -65,12 +66,12 @@ _EMAIL = r"(?<![\w.+-])[\w.+-]{1,64}+@[\w-]{1,63}(?:\.[\w-]{1,63})+"
 _OTHER = rf"\S[{_M}]*"  # anything else: one character plus its marks
 
 
-def _compile(alternatives: list[str]) -> re.Pattern[str]:
+def _compile(alternatives: list[str]) -> str:
     """One pattern trying `alternatives` in order; the look-ahead skips whitespace cheaply."""
-    return re.compile(r"(?=\S)(?:" + "|".join(alternatives) + ")")
+    return r"(?=\S)(?:" + "|".join(alternatives) + ")"
 
 
-_TOKEN_RE = {
+_TOKEN_RE = {  # compiled on first use of a language (by _pattern): start-up stays short
     "uk": _compile(
         [
             _URL % "…",
@@ -130,10 +131,15 @@ _ENDERS = {"uk": frozenset(".?!"), "en": frozenset(".?!…")}
 _BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # the str.splitlines() boundaries
 
 
+@functools.cache
+def _compiled(lang: str) -> re.Pattern[str]:
+    return re.compile(_TOKEN_RE[lang])
+
+
 def _pattern(lang: str) -> re.Pattern[str]:
     """Token pattern of `lang`; ValueError naming the supported languages otherwise."""
     try:
-        return _TOKEN_RE[lang]
+        return _compiled(lang)
     except (KeyError, TypeError):
         raise ValueError(f"unsupported lang {lang!r}: expected one of {', '.join(LANGS)}") from None
 
