@@ -27,6 +27,16 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["TAGGER_CACHE"] = os.path.join(_HF_TMP, "tagger-cache")  # license notices shown once: not in ~/.cache
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _license_notices_already_shown() -> None:
+    """The one-time CC BY-NC notice would otherwise land on the stderr of whichever test runs first
+    (tests/test_api.py checks the notice itself, in a cache of its own)."""
+    from tagger.corpus import corpus_of
+    from tagger.notices import seen
+
+    seen(corpus_of("uk").license)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TAGGER_SHARED_DATA", REPO / ".." / "shared" / "data"))
 
