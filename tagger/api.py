@@ -92,7 +92,8 @@ def text_document(index: int, text: str) -> Document:
 
 
 def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | None = None,
-         arch: str | None = None, device: str = "auto", weights: Sequence[float] | None = None) -> Pipeline:
+         arch: str | None = None, device: str = "auto", weights: Sequence[float] | None = None,
+         threads: int | None = None) -> Pipeline:
     """A tagger: the best shipped choice of `lang`, one shipped family (`arch`), or your own file(s).
 
     Args:
@@ -101,6 +102,7 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
         arch: 'bert+lstm', 'bert' or 'lstm': which shipped model of `lang`.
         device: 'auto' (CUDA if it really runs, else CPU), 'cpu' or 'cuda'.
         weights: one per averaged model [default: equal; the shipped pair 0.6 / 0.4].
+        threads: ONNX Runtime's intra-op threads per model [default: one per core].
 
     Raises:
         TaggerError: what is wrong and how to fix it, in one line.
@@ -114,10 +116,10 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
         raise TaggerError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
     if model is not None:
         paths = [model] if isinstance(model, (str, Path)) else list(model)
-        tagger = load_tagger(paths, device, weights)
+        tagger = load_tagger(paths, device, weights, threads)
     else:
         paths, shipped_weights = shipped_models(lang or "uk", arch)
-        tagger = load_tagger(paths, device, weights if weights is not None else shipped_weights)
+        tagger = load_tagger(paths, device, weights if weights is not None else shipped_weights, threads)
     if lang and tagger.language != lang:
         raise TaggerError(f"{tagger.name} is a {tagger.language!r} model but lang is {lang!r}; drop one of them")
     license_notice(tagger.artifacts, lambda line: print(f"tagger: {line}", file=sys.stderr))

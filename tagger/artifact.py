@@ -57,13 +57,13 @@ def check_header(header: dict[str, Any], path: Path) -> None:
         raise ArtifactError(f"{path}: unknown model kind {header['kind']!r}; known: {', '.join(KINDS)}")
 
 
-def load_artifact(path: str | Path, device: str = "auto") -> Artifact:
+def load_artifact(path: str | Path, device: str = "auto", threads: int | None = None) -> Artifact:
     """Open a tagger ONNX file and check its header against its graph."""
     path = Path(path)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "no such file"
         raise ArtifactError(f"{path}: {what}; pass a .onnx file made by `tagger export`")
-    session = create_session(path, device)
+    session = create_session(path, device, threads)
     raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
     if raw is None:
         raise ArtifactError(

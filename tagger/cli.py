@@ -113,7 +113,7 @@ def cli() -> None:
 
 
 def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, device: str,
-               weights: str | None) -> Pipeline:
+               weights: str | None, threads: int | None = None) -> Pipeline:
     """`tagger.load` for --model (several: averaged) or the shipped default of --lang; say once what runs."""
     from tagger.api import load
     from tagger.ensemble import parse_weights
@@ -121,7 +121,7 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
     if models and arch:
         raise TaggerError(f"--arch {arch} picks a shipped model, --model a file of yours; drop one of them")
     nlp = load(None if models else lang, model=list(models) or None, arch=arch, device=device,
-               weights=parse_weights(weights) if weights is not None else None)
+               weights=parse_weights(weights) if weights is not None else None, threads=threads)
     if lang and nlp.lang != lang:
         raise TaggerError(f"{nlp.name} is a {nlp.lang!r} model but --lang is {lang!r}; drop one of them")
     kinds = "+".join(a.kind for a in nlp.artifacts)
@@ -142,7 +142,7 @@ device_option = click.option("--device", type=click.Choice(DEVICES), default="au
 
 
 @cli.command()
-@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1)
 @lang_option
 @model_option
 @arch_option
@@ -156,8 +156,21 @@ device_option = click.option("--device", type=click.Choice(DEVICES), default="au
               help="invalid UTF-8: stop with an error, or read it as U+FFFD")
 @click.option("--min-score", type=float, default=0.0, show_default=True,
               help="drop entities whose score (the model's probability of that span and label) is below this")
-def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None,
-        device: str, fmt: str | None, lines: bool, encoding_errors: str, min_score: float) -> None:
+@click.option("--output", "output_dir", default=None, metavar="DIR",
+              help="write one JSONL shard per input file (.txt, .jsonl, .parquet; folders and globs too) into DIR;"
+                   " a rerun skips the shards that are complete")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="with --output: this process, or a Ray Data actor pool (pip install 'tagger[ray]')")
+@click.option("--ray-address", default=None, help="Ray cluster to join [default: $RAY_ADDRESS, else a local one]")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True, help="Ray actors")
+@click.option("--num-cpus", type=click.FloatRange(min=0), default=1.0, show_default=True, help="CPUs per Ray actor")
+@click.option("--num-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True, help="GPUs per Ray actor")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="ONNX Runtime threads per model [default: one per core; with --engine ray: --num-cpus]")
+def tag(files: tuple[str, ...], lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None,
+        device: str, fmt: str | None, lines: bool, encoding_errors: str, min_score: float, output_dir: str | None,
+        engine: str, ray_address: str | None, concurrency: int, num_cpus: float, num_gpus: float,
+        threads: int | None) -> None:
     """Tag FILES (one document each; .jsonl: one per line with a "text" field), or stdin."""
     from tagger.annotate import annotate
     from tagger.documents import documents
@@ -165,8 +178,11 @@ def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arc
 
     if not 0.0 <= min_score <= 1.0:
         raise TaggerError(f"--min-score {min_score}: give a probability between 0 and 1")
-    inputs = documents(list(files), sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
-    nlp = open_model(models, lang, arch, device, weights)
+    if output_dir is not None or engine != "local":
+        return tag_to_folder(files, output_dir, engine, lang, models, arch, weights, device, encoding_errors,
+                             (ray_address, concurrency, num_cpus, num_gpus, threads))
+    inputs = documents([Path(f) for f in files], sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
+    nlp = open_model(models, lang, arch, device, weights, threads)
     if not files and sys.stdin.isatty():
         click.echo("tagger: reading stdin; Ctrl-D to end (or pass FILES)", err=True)
     events = script_check(annotate(inputs, nlp.model, nlp.lang), nlp.lang,
@@ -175,6 +191,34 @@ def tag(files: tuple[Path, ...], lang: str | None, models: tuple[Path, ...], arc
     if sys.stderr.isatty() and not sys.stdout.isatty():  # on a terminal the output itself shows progress
         events = progress(events, console(stderr=True))
     write(events, fmt or ("table" if sys.stdout.isatty() else "jsonl"), nlp.model.labels)
+
+
+def tag_to_folder(files: tuple[str, ...], output_dir: str | None, engine: str, lang: str | None,
+                  models: tuple[Path, ...], arch: str | None, weights: str | None, device: str, errors: str,
+                  ray: tuple[str | None, int, float, float, int | None]) -> None:
+    """`tag --output DIR`: a JSONL shard per input file, by this process or by Ray; a summary on stderr."""
+    from tagger.sharded import expand
+
+    if output_dir is None:
+        raise TaggerError("--engine ray writes shards: add --output DIR")
+    if not files:
+        raise TaggerError("--output DIR needs input files, folders or patterns (stdin is one stream: use > FILE)")
+    inputs = expand(files)
+    if engine == "local":
+        from tagger.sharded import tag_to_folder as run
+
+        nlp = open_model(models, lang, arch, device, weights, ray[4])
+        summary = run(nlp, inputs, output_dir, errors)
+    else:
+        from tagger.ensemble import parse_weights
+        from tagger.ray_engine import ModelSpec, RayOptions, tag_with_ray
+
+        address, concurrency, num_cpus, num_gpus, threads = ray
+        spec = ModelSpec(lang, tuple(str(m) for m in models), arch, device,
+                         tuple(parse_weights(weights)) if weights is not None else None)
+        options = RayOptions(address, concurrency, num_cpus, num_gpus, threads or max(1, int(num_cpus)))
+        summary = tag_with_ray(spec, inputs, output_dir, options, errors)
+    click.echo(f"tagger: {summary.line()}", err=True)
 
 
 def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:

@@ -189,21 +189,26 @@ def line_pieces(head: list[str], pieces: Iterator[str]) -> Iterator[str]:
 def jsonl_documents(path: Path, errors: str) -> Iterator[Document]:
     """Each line of a .jsonl file holding {"text": ...} as a document (named by "id" if given)."""
     with open_binary(path) as stream:
-        number = 0
-        line = ""
-        for piece in decoded_lines(stream, str(path), errors):
-            line += piece
-            if not line.endswith("\n"):
-                continue
-            number += 1
-            if line.strip():
-                yield parse_jsonl_line(path, number, line)
-            line = ""
+        yield from jsonl_stream_documents(stream, str(path), errors)
+
+
+def jsonl_stream_documents(stream: BinaryIO, name: str, errors: str) -> Iterator[Document]:
+    """Each line of a JSONL byte stream holding {"text": ...} as a document (named by "id" if given)."""
+    number = 0
+    line = ""
+    for piece in decoded_lines(stream, name, errors):
+        line += piece
+        if not line.endswith("\n"):
+            continue
+        number += 1
         if line.strip():
-            yield parse_jsonl_line(path, number + 1, line)
+            yield parse_jsonl_line(name, number, line)
+        line = ""
+    if line.strip():
+        yield parse_jsonl_line(name, number + 1, line)
 
 
-def parse_jsonl_line(path: Path, number: int, line: str) -> Document:
+def parse_jsonl_line(path: Path | str, number: int, line: str) -> Document:
     """One JSONL record as a document."""
     try:
         record = json.loads(line)

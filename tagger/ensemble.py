@@ -125,7 +125,8 @@ def combined(taggers: Sequence[Tagger], weights: Sequence[float] | None = None) 
     return taggers[0]
 
 
-def load_tagger(paths: Sequence[str | Path], device: str = "auto", weights: Sequence[float] | None = None) -> SentenceTagger:
+def load_tagger(paths: Sequence[str | Path], device: str = "auto", weights: Sequence[float] | None = None,
+                threads: int | None = None) -> SentenceTagger:
     """A tagger for one model file, or for several averaged (equal weights unless given)."""
     normalised(weights, len(paths))  # before the (slow) sessions load
-    return combined([Tagger(load_artifact(path, device)) for path in paths], weights)
+    return combined([Tagger(load_artifact(path, device, threads)) for path in paths], weights)

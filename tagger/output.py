@@ -33,6 +33,16 @@ def writing(out: object) -> Iterator[None]:
 
 def write_jsonl(events: Iterable[Event], out: TextIO) -> None:
     """One `{"source", "entities"}` object per line; a huge document streams its entities."""
+    for chunk in jsonl_lines(events):
+        with writing(out):
+            out.write(chunk)
+            if chunk.endswith("\n"):
+                out.flush()
+
+
+def jsonl_lines(events: Iterable[Event]) -> Iterator[str]:
+    """The text of `write_jsonl`: one line per document, in pieces for a document of more than
+    STREAM_AFTER entities (so memory stays flat), each document's last piece ending in a newline."""
     buffered: list[Entity] = []
     source = ""
     streaming = False
@@ -42,20 +52,14 @@ def write_jsonl(events: Iterable[Event], out: TextIO) -> None:
         elif isinstance(event, TaggedSentence):
             buffered.extend(event.entities)
             if len(buffered) >= STREAM_AFTER:
-                text = (("" if streaming else f'{{"source": {json.dumps(source, ensure_ascii=False)}, "entities": [')
-                        + (", " if streaming else "") + ", ".join(_json(e) for e in buffered))
-                with writing(out):
-                    out.write(text)
+                yield (("" if streaming else f'{{"source": {json.dumps(source, ensure_ascii=False)}, "entities": [')
+                       + (", " if streaming else "") + ", ".join(_json(e) for e in buffered))
                 buffered, streaming = [], True
         elif isinstance(event, DocEnd):
             if streaming:
-                text = "".join(", " + _json(e) for e in buffered) + "]}\n"
+                yield "".join(", " + _json(e) for e in buffered) + "]}\n"
             else:
-                text = json.dumps({"source": source, "entities": [e.to_json() for e in buffered]},
-                                  ensure_ascii=False) + "\n"
-            with writing(out):
-                out.write(text)
-                out.flush()
+                yield json.dumps({"source": source, "entities": [e.to_json() for e in buffered]}, ensure_ascii=False) + "\n"
 
 
 def _json(entity: Entity) -> str:

@@ -34,8 +34,9 @@ def has_cuda_driver() -> bool:
     return True
 
 
-def create_session(path: str | Path, device: str = "auto") -> ort.InferenceSession:
-    """An inference session on `device` ('auto': CUDA if it really runs, else CPU).
+def create_session(path: str | Path, device: str = "auto", threads: int | None = None) -> ort.InferenceSession:
+    """An inference session on `device` ('auto': CUDA if it really runs, else CPU), with `threads`
+    intra-op threads (None: ONNX Runtime's default, one per core; a Ray worker must set it).
 
     Raises:
         TaggerError: `device='cuda'` and no CUDA GPU is usable.
@@ -55,6 +56,10 @@ def create_session(path: str | Path, device: str = "auto") -> ort.InferenceSessi
     providers = [CUDA, CPU] if wants_cuda else [CPU]
     options = ort.SessionOptions()
     options.log_severity_level = 4
+    if threads is not None:
+        if threads < 1:
+            raise TaggerError(f"threads {threads}: give a positive number of threads")
+        options.intra_op_num_threads = threads
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as err:  # noqa: BLE001 - ORT raises several untyped errors for bad files
