@@ -115,7 +115,12 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
     if arch is not None and arch not in ARCHS:
         raise TaggerError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
     if model is not None:
-        paths = [model] if isinstance(model, (str, Path)) else list(model)
+        from tagger.info import resolve
+
+        named = [model] if isinstance(model, (str, Path)) else list(model)
+        paths = [path for name in named for path in resolve(str(name))]  # files, or names `tagger models` lists
+        if weights is None and len(paths) > 1 and len(named) == 1:  # one name for the averaged pair
+            weights = shipped_models(str(named[0]))[1]
         tagger = load_tagger(paths, device, weights, threads)
     else:
         paths, shipped_weights = shipped_models(lang or "uk", arch)

@@ -130,7 +130,8 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
 
 
 model_option = click.option("--model", "models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-                            help="ONNX model file; repeat it to average several [default: the best shipped choice of --lang]")
+                            help="ONNX model file or a name `tagger models` lists; repeat it to average several"
+                                 " [default: the best shipped choice of --lang]")
 lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
                            help="language: picks the shipped models, tokenizer and corpus [default: uk, or the model's]")
 weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
@@ -293,6 +294,22 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
             out.print(scores_table(report, f"{split} split: entity-level scores (exact span and type)"))
             out.print(error_counts_table(report))
             out.print(confusion_table(report))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print the list as JSON")
+def models(as_json: bool) -> None:
+    """The shipped models: each name --model, --lang and --arch reach, its labels, files and test F1."""
+    from tagger.info import catalogue
+    from tagger.output import writing
+    from tagger.render import models_table
+
+    entries = catalogue()
+    with writing(sys.stdout):
+        if as_json:
+            click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        else:
+            console().print(models_table(entries))
 
 
 @cli.command()

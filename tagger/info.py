@@ -65,3 +65,31 @@ def describe(artifact: Artifact) -> dict[str, Any]:
 def model_info(model: str) -> list[dict[str, Any]]:
     """`describe` of each file `model` names."""
     return [describe(load_artifact(path, "cpu")) for path in resolve(model)]
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
+    language (`uk`) and each file alone (`uk_bert`), with labels, files, sizes and recorded test F1."""
+    from tagger.shipped import ARCHS, BEST_FIRST, shipped_models
+
+    entries = []
+    for lang in BEST_FIRST:
+        for arch in (None, *(a for a in ARCHS if "+" not in a)):
+            try:
+                paths, weights = shipped_models(lang, arch)
+            except ArtifactError:
+                continue
+            headers = [load_artifact(p, "cpu").header for p in paths]
+            single = len(paths) == 1
+            entries.append({
+                "name": lang if arch is None else f"{lang}_{arch}",
+                "lang": lang,
+                "arch": "+".join(str(h["kind"]) for h in headers),
+                "default": arch is None,
+                "labels": entity_types(headers[0]["labels"]),
+                "files": [{"file": p.name, "bytes": p.stat().st_size} for p in paths],
+                "weights": weights,
+                "test_f1": (headers[0].get("quantization") or {}).get("test_f1_int8") if single else None,
+                "license": str(headers[0].get("provenance", {}).get("license", "")),
+            })
+    return entries

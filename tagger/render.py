@@ -123,3 +123,18 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def models_table(entries: list) -> Table:  # type: ignore[type-arg]
+    """`tagger models`: one row per shipped choice."""
+    table = Table(title="shipped models (`--model NAME`, or `--lang` / `--arch`)", title_justify="left")
+    for name, justify in (("name", "left"), ("lang", "left"), ("kind", "left"), ("labels", "left"),
+                          ("files", "left"), ("MB", "right"), ("test F1", "right"), ("license", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for e in entries:
+        size = sum(f["bytes"] for f in e["files"]) / 1e6
+        files = " + ".join(f["file"] for f in e["files"])
+        table.add_row(e["name"] + (" (default)" if e["default"] else ""), e["lang"], e["arch"], ", ".join(e["labels"]),
+                      files, f"{size:.1f}", "-" if e["test_f1"] is None else f"{e['test_f1']:.4f}",
+                      e["license"].split(" (")[0])
+    return table

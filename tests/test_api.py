@@ -168,3 +168,20 @@ def test_an_unreachable_hub_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(tagger.TaggerError, match="cannot reach the Hugging Face Hub.*--data DIR"):
         load_split("uk", "test", None)
     assert time.perf_counter() - start < 2.0
+
+
+def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    entries = {e["name"]: e for e in json.loads(result.stdout)}
+    for entry in entries.values():
+        assert {"name", "lang", "labels", "files"} <= set(entry) and entry["files"]
+        assert all(f["bytes"] > 0 for f in entry["files"])
+    if "uk_lstm" not in entries:
+        pytest.skip("no uk BiLSTM shipped")
+    assert entries["uk"]["default"] and len(entries["uk"]["files"]) == 2
+    assert entries["uk_lstm"]["labels"] == ["PERS", "ORG", "LOC", "MISC"] and entries["uk_lstm"]["test_f1"] > 0.5
+    by_name = CliRunner().invoke(cli, ["tag", "--model", "uk_lstm", "--format", "jsonl"], input=TEXT)
+    by_arch = CliRunner().invoke(cli, ["tag", "--lang", "uk", "--arch", "lstm", "--format", "jsonl"], input=TEXT)
+    assert by_name.exit_code == 0 and by_name.stdout == by_arch.stdout
+    assert "not a shipped model name" in assert_clean_error(CliRunner().invoke(cli, ["tag", "--model", "xx_gpt"], input=TEXT))
