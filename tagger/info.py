@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import onnxruntime as ort
+
 from tagger.artifact import Artifact, load_artifact
 from tagger.errors import ArtifactError
 from tagger.runtime import CPU, CUDA, has_cuda_driver
@@ -39,7 +41,7 @@ def describe(artifact: Artifact) -> dict[str, Any]:
     data = provenance.get("data", {})
     metrics = provenance.get("metrics", {})
     quantization = header.get("quantization")
-    providers = [CPU] + ([CUDA] if CUDA in __import__("onnxruntime").get_available_providers() and has_cuda_driver() else [])
+    providers = [CPU] + ([CUDA] if CUDA in ort.get_available_providers() and has_cuda_driver() else [])
     return {
         "file": str(artifact.path),
         "size_bytes": artifact.path.stat().st_size,
