@@ -18,7 +18,7 @@ import numpy as np
 from tagger.artifact import Artifact, load_artifact
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError, TaggerError
-from tagger.predict import SentenceTagger, Tagger, decode_all, marginals_all, span_scores, tag_with
+from tagger.predict import SentenceTagger, Tagger, labelled, marginals_all, span_scores, tag_with
 
 TINY = 1e-12  # keeps log(0) finite where every model rules a label out
 
@@ -87,7 +87,7 @@ class Ensemble:
         """Tags as `tag` gives them, and each entity's score: the weighted mean of the members'
         probabilities of that exact span and label, each under its own chain."""
         each = [t.emit(sentences, runs) for t in self.taggers]
-        tags = [[self.labels[i] for i in path] for path in decode_all(self.decoder, self.average(each))]
+        tags = labelled(self.decoder, self.labels, self.average(each))
         member = [span_scores(t.decoder, self.labels, e, tags) for t, e in zip(self.taggers, each)]
         scores = [[float(sum(w * p[k] for w, p in zip(self.weights, probs))) for k in range(len(probs[0]))]
                   for probs in zip(*member)]

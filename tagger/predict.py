@@ -47,7 +47,8 @@ def marginals_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[np.
 def span_scores(decoder: Decoder, labels: Sequence[str], emissions: Sequence[np.ndarray],
                 tags: Sequence[Sequence[str]]) -> list[list[float]]:
     """Each entity's probability (of its exact span and label) under `decoder`'s chain, per sentence,
-    in the order `tags_to_spans` reads the entities; in the same padded batches as `decode_all`."""
+    in the order `tags_to_spans` reads the entities (padded batches of SCORE_WORDS; sentences
+    without entities need no forward-backward)."""
     index = {label: k for k, label in enumerate(labels)}
     spans = [[(s.start, s.end, index[f"B-{s.label}"], index[f"I-{s.label}"]) for s in tags_to_spans(t)] for t in tags]
     out: list[list[float]] = [[] for _ in tags]
@@ -176,10 +177,15 @@ class Tagger:
         """Tags as `tag` gives them, and each entity's probability under this model's chain
         (its CRF transitions, or the IOB2 constraints alone), in `tags_to_spans` order."""
         emissions = self.emit(sentences, runs)
-        tags = [[self.labels[i] for i in path] for path in decode_all(self.decoder, emissions)]
+        tags = labelled(self.decoder, self.labels, emissions)
         return tags, span_scores(self.decoder, self.labels, emissions, tags)
 
 
 def tag_with(emit: EmitFn, decoder: Decoder, labels: Sequence[str], sentences: Sequence[Sequence[str]]) -> list[list[str]]:
     """Tags from any word scorer (ONNX Runtime here, torch during training) and one decoder."""
-    return [[labels[i] for i in path] for path in decode_all(decoder, emit(sentences))]
+    return labelled(decoder, labels, emit(sentences))
+
+
+def labelled(decoder: Decoder, labels: Sequence[str], emissions: Sequence[np.ndarray]) -> list[list[str]]:
+    """The decoded tags of each sentence's word scores."""
+    return [[labels[i] for i in path] for path in decode_all(decoder, emissions)]
