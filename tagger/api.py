@@ -118,9 +118,10 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
         from tagger.info import resolve
 
         named = [model] if isinstance(model, (str, Path)) else list(model)
-        paths = [path for name in named for path in resolve(str(name))]  # files, or names `tagger models` lists
-        if weights is None and len(paths) > 1 and len(named) == 1:  # one name for the averaged pair
-            weights = shipped_models(str(named[0]))[1]
+        resolved = [resolve(str(name)) for name in named]  # files, or names `tagger models` lists
+        paths = [path for found, _ in resolved for path in found]
+        if weights is None and len(named) == 1:  # one name for a shipped average brings its weights
+            weights = resolved[0][1]
         tagger = load_tagger(paths, device, weights, threads)
     else:
         paths, shipped_weights = shipped_models(lang or "uk", arch)

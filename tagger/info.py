@@ -13,16 +13,18 @@ from tagger.runtime import CPU, CUDA, has_cuda_driver
 from tagger.scheme import entity_types
 
 
-def resolve(model: str) -> list[Path]:
-    """A model file, a shipped file's name (`uk_bert`), or a language (`uk`: its default choice)."""
+def resolve(model: str) -> tuple[list[Path], list[float] | None]:
+    """The files (and, for a shipped average, its weights) of a model file, a shipped file's name
+    (`uk_bert`), or a language (`uk`: its default choice)."""
     from tagger.shipped import shipped_models
 
     path = Path(model)
     if path.suffix == ".onnx" or path.exists():
-        return [path]
+        return [path], None
     lang, _, family = model.partition("_")
     try:
-        return shipped_models(lang, family or None)[0]
+        paths, weights = shipped_models(lang, family or None)
+        return paths, weights if len(paths) > 1 else None
     except ArtifactError:
         raise ArtifactError(f"{model}: no such file, and not a shipped model name (e.g. uk, uk_bert, en_lstm);"
                             " pass a .onnx file made by `tagger export`") from None
@@ -32,6 +34,14 @@ def micro_f1(metrics: dict[str, Any], split: str) -> float | None:
     """The micro F1 of `split` in a provenance metrics dict, if recorded."""
     value = metrics.get(split, {}).get("micro", {}).get("f1")
     return round(float(value), 4) if value is not None else None
+
+
+def recorded_test_f1(header: dict[str, Any]) -> float | None:
+    """The test F1 a header records for its file: the INT8 graph's where quantised, else training's."""
+    quantization = header.get("quantization")
+    if quantization is not None:
+        return float(quantization["test_f1_int8"])
+    return micro_f1(header.get("provenance", {}).get("metrics", {}), "test")
 
 
 def describe(artifact: Artifact) -> dict[str, Any]:
@@ -53,7 +63,7 @@ def describe(artifact: Artifact) -> dict[str, Any]:
                           "validation_held_out": data.get("validation_held_out")},
         "license": provenance.get("license"),
         "scores": {"validation_f1": micro_f1(metrics, "validation"), "test_f1_float32": micro_f1(metrics, "test"),
-                   "test_f1_file": quantization["test_f1_int8"] if quantization else micro_f1(metrics, "test"),
+                   "test_f1_file": recorded_test_f1(header),
                    "measured_on": (quantization or {}).get("measured_on")},
         "quantization": None if not quantization else {
             "method": quantization.get("method"), "test_f1_float32": quantization.get("test_f1_fp32"),
@@ -66,7 +76,7 @@ def describe(artifact: Artifact) -> dict[str, Any]:
 
 def model_info(model: str) -> list[dict[str, Any]]:
     """`describe` of each file `model` names."""
-    return [describe(load_artifact(path, "cpu")) for path in resolve(model)]
+    return [describe(load_artifact(path, "cpu")) for path in resolve(model)[0]]
 
 
 def catalogue() -> list[dict[str, Any]]:
@@ -75,13 +85,14 @@ def catalogue() -> list[dict[str, Any]]:
     from tagger.shipped import ARCHS, BEST_FIRST, shipped_models
 
     entries = []
+    headers_of: dict[Path, dict[str, Any]] = {}  # a file serves its own entry and its language's default
     for lang in BEST_FIRST:
         for arch in (None, *(a for a in ARCHS if "+" not in a)):
             try:
                 paths, weights = shipped_models(lang, arch)
             except ArtifactError:
                 continue
-            headers = [load_artifact(p, "cpu").header for p in paths]
+            headers = [headers_of.setdefault(p, load_artifact(p, "cpu").header) for p in paths]
             single = len(paths) == 1
             entries.append({
                 "name": lang if arch is None else f"{lang}_{arch}",
@@ -91,7 +102,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "labels": entity_types(headers[0]["labels"]),
                 "files": [{"file": p.name, "bytes": p.stat().st_size} for p in paths],
                 "weights": weights,
-                "test_f1": (headers[0].get("quantization") or {}).get("test_f1_int8") if single else None,
+                "test_f1": recorded_test_f1(headers[0]) if single else None,
                 "license": str(headers[0].get("provenance", {}).get("license", "")),
             })
     return entries

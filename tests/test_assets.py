@@ -10,6 +10,7 @@ import pytest
 
 from tagger.artifact import load_artifact
 from tagger.errors import ArtifactError
+from tagger.info import recorded_test_f1
 from tagger.predict import Tagger
 from tagger.shipped import ARCHS, shipped_models
 
@@ -39,14 +40,6 @@ def test_shipped_model_is_what_its_name_says(path: Path) -> None:
 
 TOLERANCE = 0.003  # about one entity of the uk test split: a recorded score must be re-measurable
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def recorded_test_f1(header: dict) -> float:
-    """The test F1 a shipped file's header records for the file itself (its INT8 graph where quantised)."""
-    quantization = header.get("quantization")
-    if quantization is not None:
-        return float(quantization["test_f1_int8"])
-    return float(header["provenance"]["metrics"]["test"]["micro"]["f1"])
 
 
 def documented_f1(lang: str, arch: str) -> float:
