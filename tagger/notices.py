@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tagger.artifact import Artifact
-
-CACHE_ENV = "TAGGER_CACHE"  # where notices already shown are remembered [default: ~/.cache/tagger]
-
-
-def cache_dir() -> Path:
-    """The folder where tagger remembers things between runs."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tagger"
-
+from tagger.runtime import cache_dir
 
 def license_notice(artifacts: Sequence[Artifact], say: Callable[[str], None]) -> None:
     """Say once per license that forbids commercial use which models carry it."""

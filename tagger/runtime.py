@@ -7,8 +7,8 @@ import os
 import platform
 import sys
 from functools import cache
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
 
@@ -73,6 +73,12 @@ def create_session(path: str | Path, device: str = "auto", threads: int | None =
             " cuDNN libraries missing); use --device cpu or --device auto"
         )
     return session
+
+
+def cache_dir() -> Path:
+    """Where tagger keeps things between runs (converted encoders, notices shown): $TAGGER_CACHE,
+    else ~/.cache/tagger."""
+    return Path(os.environ.get("TAGGER_CACHE") or Path.home() / ".cache" / "tagger")
 
 
 def active_provider(session: ort.InferenceSession) -> str:

