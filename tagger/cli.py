@@ -181,7 +181,7 @@ def tag(files: tuple[str, ...], lang: str | None, models: tuple[Path, ...], arch
         raise TaggerError(f"--min-score {min_score}: give a probability between 0 and 1")
     if output_dir is not None or engine != "local":
         return tag_to_folder(files, output_dir, engine, lang, models, arch, weights, device, encoding_errors,
-                             (ray_address, concurrency, num_cpus, num_gpus, threads))
+                             threads, (ray_address, concurrency, num_cpus, num_gpus))
     inputs = documents([Path(f) for f in files], sys.stdin.buffer, lines, encoding_errors)  # checks the paths now
     nlp = open_model(models, lang, arch, device, weights, threads)
     if not files and sys.stdin.isatty():
@@ -196,7 +196,7 @@ def tag(files: tuple[str, ...], lang: str | None, models: tuple[Path, ...], arch
 
 def tag_to_folder(files: tuple[str, ...], output_dir: str | None, engine: str, lang: str | None,
                   models: tuple[Path, ...], arch: str | None, weights: str | None, device: str, errors: str,
-                  ray: tuple[str | None, int, float, float, int | None]) -> None:
+                  threads: int | None, ray: tuple[str | None, int, float, float]) -> None:
     """`tag --output DIR`: a JSONL shard per input file, by this process or by Ray; a summary on stderr."""
     from tagger.sharded import expand
 
@@ -208,13 +208,13 @@ def tag_to_folder(files: tuple[str, ...], output_dir: str | None, engine: str, l
     if engine == "local":
         from tagger.sharded import tag_to_folder as run
 
-        nlp = open_model(models, lang, arch, device, weights, ray[4])
+        nlp = open_model(models, lang, arch, device, weights, threads)
         summary = run(nlp, inputs, output_dir, errors)
     else:
         from tagger.ensemble import parse_weights
         from tagger.ray_engine import ModelSpec, RayOptions, tag_with_ray
 
-        address, concurrency, num_cpus, num_gpus, threads = ray
+        address, concurrency, num_cpus, num_gpus = ray
         spec = ModelSpec(lang, tuple(str(m) for m in models), arch, device,
                          tuple(parse_weights(weights)) if weights is not None else None)
         options = RayOptions(address, concurrency, num_cpus, num_gpus, threads or max(1, int(num_cpus)))

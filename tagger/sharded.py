@@ -184,6 +184,8 @@ def write_shard(target: str, lines: Iterable[str]) -> None:
             with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as handle:
                 handle.writelines(lines)
             return
+        from pyarrow import fs as pafs
+
         fs, inner = remote(target)
         parent, name = inner.rsplit("/", 1) if "/" in inner else ("", inner)
         tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp" if parent else f".{name}.{uuid.uuid4().hex}.tmp"
@@ -193,7 +195,7 @@ def write_shard(target: str, lines: Iterable[str]) -> None:
                     out.write(line.encode("utf-8"))
             fs.move(tmp, inner)
         finally:
-            if fs.get_file_info(tmp).type != 0:  # FileType.NotFound
+            if fs.get_file_info(tmp).type != pafs.FileType.NotFound:  # a failed write leaves nothing behind
                 fs.delete_file(tmp)
     except OSError as err:
         raise OutputError(f"{target}: cannot write the shard ({err.strerror or err}); check the folder and its free space") from None

@@ -66,13 +66,13 @@ _EMAIL = r"(?<![\w.+-])[\w.+-]{1,64}+@[\w-]{1,63}(?:\.[\w-]{1,63})+"
 _OTHER = rf"\S[{_M}]*"  # anything else: one character plus its marks
 
 
-def _compile(alternatives: list[str]) -> str:
+def _alternation(alternatives: list[str]) -> str:
     """One pattern trying `alternatives` in order; the look-ahead skips whitespace cheaply."""
     return r"(?=\S)(?:" + "|".join(alternatives) + ")"
 
 
 _TOKEN_RE = {  # compiled on first use of a language (by _pattern): start-up stays short
-    "uk": _compile(
+    "uk": _alternation(
         [
             _URL % "…",
             _EMAIL,
@@ -87,7 +87,7 @@ _TOKEN_RE = {  # compiled on first use of a language (by _pattern): start-up sta
             _OTHER,
         ]
     ),
-    "en": _compile(
+    "en": _alternation(
         [
             _URL % "",
             _EMAIL,
