@@ -28,8 +28,8 @@ from tagger.train.bert import build_bert, encoder_from_config
 from tagger.train.checkpoint import load_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
-from tagger.train.loop import git_sha
-from tagger.train.recipes import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
+from tagger.train.provenance import git_sha
+from tagger.train.scorers import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
 from tagger.train.lstm import BiLSTMTagger
 
 OPSET = 17

@@ -222,7 +222,7 @@ def rebuild_model(checkpoint: dict) -> tuple[object, object]:
 def torch_tags(model, vocab, labels: list[str], words: list[list[str]]) -> list[list[str]]:  # noqa: ANN001
     """Tags of the torch BiLSTM, through the same emitter and decoder as ONNX inference."""
     from tagger.predict import tag_with
-    from tagger.train.recipes import crf_decoder, lstm_torch_emitter
+    from tagger.train.scorers import crf_decoder, lstm_torch_emitter
 
     return tag_with(lstm_torch_emitter(model, vocab), crf_decoder(model, labels), labels, words)
 

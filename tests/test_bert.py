@@ -27,7 +27,8 @@ from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
 from tagger.train.bert import build_bert
 from tagger.train.checkpoint import load_checkpoint
-from tagger.train.recipes import bert_torch_emitter, encoder_groups, torch_run
+from tagger.train.recipes import encoder_groups
+from tagger.train.scorers import bert_torch_emitter, torch_run
 from tagger.train.trim import trim_unigram
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")

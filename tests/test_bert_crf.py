@@ -16,7 +16,8 @@ from tagger.predict import Tagger, tag_with
 from tagger.train.bert import build_bert
 from tagger.train.checkpoint import load_checkpoint
 from tagger.train.config import TrainConfig
-from tagger.train.recipes import bert_recipe, bert_torch_emitter, crf_decoder
+from tagger.train.recipes import bert_recipe
+from tagger.train.scorers import bert_torch_emitter, crf_decoder
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from tagger.train.checkpoint import FORMAT_VERSION, save_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.data import label_names, load_corpus, to_sentences
 from tagger.train.plot import plot_curves
+from tagger.train.provenance import git_sha
 from tagger.train.recipes import RECIPES, Recipe
 
 
@@ -55,17 +55,6 @@ def pick_device(device: str) -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
-
-
-def git_sha() -> str:
-    """The commit of the code that trains, or '' outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def evaluate_model(recipe: Recipe, labels: list[str], sentences: list[Sentence]) -> EvalReport:

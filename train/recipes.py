@@ -18,19 +18,19 @@ from tagger.conll import Sentence
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.features import CONTEXT_INPUTS, LstmVocab
-from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn, lstm_emitter
-from tagger.subwords import SubwordEncoder, Window, join_runs
+from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn
+from tagger.subwords import Window, join_runs
 from tagger.train.bert import BertTagger, encoder_config_json, pretrained
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
 from tagger.train.lstm import BiLSTMTagger
 from tagger.train.pieces import build_piece_features
+from tagger.train.scorers import bert_torch_emitter, crf_decoder, lstm_torch_emitter
 from tagger.train.vocab import build_vocab
 
 # BERT's CRF starts from zero transitions; at the encoder's fine-tuning rate (8e-5) AdamW would move
 # them by at most ~0.1 over a run, too little to matter, so they learn at a rate this much higher.
 CRF_LR_SCALE = 100.0
-CPU = torch.device("cpu")
 
 
 @dataclass
@@ -61,40 +61,6 @@ def length_grouped(items: Sequence[Any], lengths: Sequence[int], batch_size: int
         chunks += [[items[i] for i in part[b : b + batch_size]] for b in range(0, len(part), batch_size)]
     rng.shuffle(chunks)
     return chunks
-
-
-def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray], device: torch.device = CPU) -> np.ndarray:
-    """The model's float32 scores for numpy inputs (no gradients)."""
-    with torch.no_grad():
-        return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
-
-
-def crf_decoder(model: BiLSTMTagger | BertTagger, labels: list[str]) -> Decoder:
-    """The numpy decoder inference uses, with the model's current CRF scores (IOB2 constraints only without a CRF)."""
-    crf = model.crf
-    if crf is None:
-        return Decoder(labels)
-    return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
-
-
-def crf_scores(model: BiLSTMTagger | BertTagger) -> dict[str, list[Any]]:
-    """The CRF's scores as plain data, for the ONNX header (inference decodes with them)."""
-    assert model.crf is not None
-    return {k: getattr(model.crf, k).detach().cpu().tolist() for k in ("transitions", "start", "end")}
-
-
-def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> EmitFn:
-    """Word scores by the torch BiLSTM, pieced as ONNX inference pieces them."""
-    return lstm_emitter(vocab, lambda inputs: torch_run(model, inputs, device))
-
-
-def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int, device: torch.device = CPU) -> EmitFn:
-    """Word scores by the torch BERT tagger, through the same windows as ONNX inference."""
-
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return torch_run(model, {"input_ids": input_ids, "attention_mask": attention_mask}, device)
-
-    return lambda sentences: subwords.emissions(sentences, run, num_labels)
 
 
 # --- BiLSTM-CRF ---------------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""The torch model's scores, read as ONNX inference reads them: training validates and export checks
+parity with these, so both judge the weights through the same emitters and decoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tagger.decode import Decoder
+from tagger.features import LstmVocab
+from tagger.predict import EmitFn, lstm_emitter
+from tagger.subwords import SubwordEncoder
+from tagger.train.bert import BertTagger
+from tagger.train.lstm import BiLSTMTagger
+
+CPU = torch.device("cpu")
+
+
+def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray], device: torch.device = CPU) -> np.ndarray:
+    """The model's float32 scores for numpy inputs (no gradients)."""
+    with torch.no_grad():
+        return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
+
+
+def crf_decoder(model: BiLSTMTagger | BertTagger, labels: list[str]) -> Decoder:
+    """The numpy decoder inference uses, with the model's current CRF scores (IOB2 constraints only without a CRF)."""
+    crf = model.crf
+    if crf is None:
+        return Decoder(labels)
+    return Decoder(labels, *(p.detach().cpu().numpy() for p in (crf.transitions, crf.start, crf.end)))
+
+
+def crf_scores(model: BiLSTMTagger | BertTagger) -> dict[str, list[Any]]:
+    """The CRF's scores as plain data, for the ONNX header (inference decodes with them)."""
+    assert model.crf is not None
+    return {k: getattr(model.crf, k).detach().cpu().tolist() for k in ("transitions", "start", "end")}
+
+
+def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> EmitFn:
+    """Word scores by the torch BiLSTM, pieced as ONNX inference pieces them."""
+    return lstm_emitter(vocab, lambda inputs: torch_run(model, inputs, device))
+
+
+def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int, device: torch.device = CPU) -> EmitFn:
+    """Word scores by the torch BERT tagger, through the same windows as ONNX inference."""
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return torch_run(model, {"input_ids": input_ids, "attention_mask": attention_mask}, device)
+
+    return lambda sentences: subwords.emissions(sentences, run, num_labels)
