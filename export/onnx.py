@@ -21,16 +21,13 @@ from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
 from tagger.atomic import atomic_path
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
-from tagger.features import CASES, LstmVocab
+from tagger.features import CASES
 from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
-from tagger.train.bert import build_bert, encoder_from_config
 from tagger.train.checkpoint import load_checkpoint
-from tagger.train.config import TrainConfig
-from tagger.train.context import ContextEncoder, parse_layers
+from tagger.train.models import build_model
 from tagger.train.provenance import git_sha
 from tagger.train.scorers import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
-from tagger.train.lstm import BiLSTMTagger
 
 OPSET = 17
 ATOL = 1e-4  # BiLSTM: largest allowed |torch - ORT| emission difference at real words
@@ -82,20 +79,6 @@ class Exportable:
     atol: float
 
 
-def build_model(checkpoint: dict[str, Any]) -> tuple[BiLSTMTagger, LstmVocab]:
-    """The checkpoint's BiLSTM in eval mode, on the CPU, and its vocabulary."""
-    config = TrainConfig.from_dict(checkpoint["config"])
-    vocab = LstmVocab.from_json(checkpoint["vocab"])
-    table = checkpoint["state_dict"].get("piece_table")
-    context = None
-    if config.context != "none":  # the encoder's shape from its stored config; weights from the state dict
-        context = ContextEncoder(encoder_from_config(checkpoint["encoder_config"]), parse_layers(config.context_layers))
-    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]),
-                         None if table is None else tuple(table.shape), context)
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval(), vocab
-
-
 def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
     """The BiLSTM-CRF: emissions per word; the CRF transitions travel in the header."""
     model, vocab = build_model(checkpoint)
@@ -119,7 +102,7 @@ def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
 
 def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
     """The BERT tagger: scores per piece; the tokenizer and window size travel in the header."""
-    model, subwords = build_bert(checkpoint)
+    model, subwords = build_model(checkpoint)
     crf = {} if model.crf is None else {"crf": crf_scores(model)}
 
     def encode(sentences: list[list[str]]) -> dict[str, np.ndarray]:

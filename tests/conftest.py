@@ -206,19 +206,6 @@ def silence_tracer_warnings() -> None:
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch\.")
 
 
-def rebuild_model(checkpoint: dict) -> tuple[object, object]:
-    """The BiLSTM and vocabulary a plain-data checkpoint describes, in eval mode."""
-    from tagger.features import LstmVocab
-    from tagger.train.config import TrainConfig
-    from tagger.train.lstm import BiLSTMTagger
-
-    config = TrainConfig.from_dict(checkpoint["config"])
-    vocab = LstmVocab.from_json(checkpoint["vocab"])
-    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(checkpoint["labels"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval(), vocab
-
-
 def torch_tags(model, vocab, labels: list[str], words: list[list[str]]) -> list[list[str]]:  # noqa: ANN001
     """Tags of the torch BiLSTM, through the same emitter and decoder as ONNX inference."""
     from tagger.predict import tag_with

@@ -25,8 +25,8 @@ from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
-from tagger.train.bert import build_bert
 from tagger.train.checkpoint import load_checkpoint
+from tagger.train.models import build_model
 from tagger.train.recipes import encoder_groups
 from tagger.train.scorers import bert_torch_emitter, torch_run
 from tagger.train.trim import trim_unigram
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
 
 @pytest.fixture(scope="module")
 def torch_bert(trained_bert: Trained):  # noqa: ANN201 - (BertTagger, SubwordEncoder)
-    return build_bert(load_checkpoint(trained_bert.checkpoint))
+    return build_model(load_checkpoint(trained_bert.checkpoint))
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from conftest import LABELS, TAGS, WORDS, Trained, quiet_export, tiny_bert_confi
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
 from tagger.predict import Tagger, tag_with
-from tagger.train.bert import build_bert
 from tagger.train.checkpoint import load_checkpoint
 from tagger.train.config import TrainConfig
+from tagger.train.models import build_model
 from tagger.train.recipes import bert_recipe
 from tagger.train.scorers import bert_torch_emitter, crf_decoder
 
@@ -59,7 +59,7 @@ def test_the_crf_loss_reads_each_word_at_its_first_piece(session_corpus: Path, t
 
 def test_trains_learns_transitions_and_exports_them(trained_crf: Trained, crf_tagger: Tagger) -> None:
     assert trained_crf.result.validation_f1 == 1.0 and ", CRF" in trained_crf.log
-    model, subwords = build_bert(load_checkpoint(trained_crf.checkpoint))
+    model, subwords = build_model(load_checkpoint(trained_crf.checkpoint))
     assert model.crf is not None and float(model.crf.transitions.detach().abs().max()) > 0.05  # it learned, not stayed at zero
     header = crf_tagger.artifact.header
     assert np.allclose(header["crf"]["transitions"], model.crf.transitions.detach().numpy(), atol=1e-6)
@@ -77,7 +77,7 @@ def test_a_checkpoint_from_before_the_option_loads_without_a_crf(trained_crf: Tr
     checkpoint = load_checkpoint(trained_crf.checkpoint)
     checkpoint["config"] = {k: v for k, v in checkpoint["config"].items() if k != "crf"}
     checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("crf.")}
-    model, _ = build_bert(checkpoint)
+    model, _ = build_model(checkpoint)
     assert model.crf is None
 
 
@@ -96,5 +96,5 @@ def test_trains_on_cuda_in_bf16_and_the_checkpoint_tags_on_the_cpu(
     # Loaded as saved (no map_location): the weights were written as CPU tensors, so a machine without a GPU reads them.
     stored = torch.load(run.checkpoint, weights_only=True)["state_dict"]
     assert all(t.device.type == "cpu" for t in stored.values())
-    model, subwords = build_bert(load_checkpoint(run.checkpoint))
+    model, subwords = build_model(load_checkpoint(run.checkpoint))
     assert tag_with(bert_torch_emitter(model, subwords, len(LABELS)), crf_decoder(model, LABELS), LABELS, WORDS) == TAGS

@@ -42,7 +42,7 @@ def exported_context(trained_context: Trained, tmp_path_factory: pytest.TempPath
 def test_overfits_with_the_encoder_frozen_and_cut_to_the_layers_read(trained_context: Trained, tiny_encoder: Path) -> None:
     from transformers import AutoModel
 
-    from tagger.export.onnx import build_model
+    from tagger.train.models import build_model
 
     checkpoint = load_checkpoint(trained_context.checkpoint)
     assert {"encoder_config", "vocab", "state_dict"} <= set(checkpoint)
@@ -61,7 +61,7 @@ def test_overfits_with_the_encoder_frozen_and_cut_to_the_layers_read(trained_con
 
 
 def test_the_context_encoder_stays_in_eval_mode(trained_context: Trained) -> None:
-    from tagger.export.onnx import build_model
+    from tagger.train.models import build_model
 
     model, _ = build_model(load_checkpoint(trained_context.checkpoint))
     model.train()
@@ -69,7 +69,7 @@ def test_the_context_encoder_stays_in_eval_mode(trained_context: Trained) -> Non
 
 
 def test_onnx_tags_equal_torch_and_gold_including_a_windowed_sentence(exported_context: Path, trained_context: Trained) -> None:
-    from tagger.export.onnx import build_model
+    from tagger.train.models import build_model
     from conftest import torch_tags
 
     tagger = Tagger(load_artifact(exported_context, device="cpu"))

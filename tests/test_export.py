@@ -12,13 +12,14 @@ import pytest
 import torch
 
 import tagger.export.onnx as exporter
-from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, tiny_config, torch_tags, train_tiny
+from conftest import LABELS, TAGS, WORDS, Trained, tiny_config, torch_tags, train_tiny
 from tagger import predict as predict_module
 from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError, TaggerError
 from tagger.predict import Tagger
 from tagger.train.checkpoint import load_checkpoint
+from tagger.train.models import build_model
 
 CPU = torch.device("cpu")
 
@@ -33,7 +34,7 @@ def artifact(exported: Path):  # noqa: ANN201 - tagger.artifact.Artifact
 
 @pytest.fixture(scope="module")
 def torch_model(trained: Trained):  # noqa: ANN201 - (BiLSTMTagger, LstmVocab)
-    return rebuild_model(load_checkpoint(trained.checkpoint))
+    return build_model(load_checkpoint(trained.checkpoint))
 
 
 def test_header_describes_the_model(artifact, trained: Trained) -> None:  # noqa: ANN001

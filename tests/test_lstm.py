@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import LABELS, TAGS, WORDS, Trained, rebuild_model, tiny_config, torch_tags, train_tiny
+from conftest import LABELS, TAGS, WORDS, Trained, tiny_config, torch_tags, train_tiny
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
@@ -19,6 +19,7 @@ from tagger.train.checkpoint import FORMAT_VERSION, REQUIRED, load_checkpoint, s
 from tagger.train.config import TrainConfig
 from tagger.train.crf import CRF
 from tagger.train.lstm import BiLSTMTagger, reverse_padded
+from tagger.train.models import build_model
 from tagger.train.vocab import build_vocab
 
 CPU = torch.device("cpu")
@@ -30,7 +31,7 @@ CPU = torch.device("cpu")
 def test_overfits_the_inline_sentences_exactly(trained: Trained) -> None:
     """Train, reload the best checkpoint from disk, and predict exactly the gold tags."""
     checkpoint = load_checkpoint(trained.checkpoint)
-    model, vocab = rebuild_model(checkpoint)
+    model, vocab = build_model(checkpoint)
     sentences = [Sentence(list(w), list(t)) for w, t in zip(WORDS, TAGS)]
     assert torch_tags(model, vocab, list(checkpoint["labels"]), [s.words for s in sentences]) == TAGS
     assert trained.result.validation_f1 == 1.0
@@ -231,7 +232,7 @@ def test_checkpoint_round_trip_rebuilds_an_identical_model(tmp_path: Path) -> No
     })
     assert [p.name for p in tmp_path.iterdir()] == ["model.pth"]  # no temporary file left
     torch.load(path, weights_only=True)  # plain data: the safe loader accepts it
-    rebuilt, rebuilt_vocab = rebuild_model(load_checkpoint(path))
+    rebuilt, rebuilt_vocab = build_model(load_checkpoint(path))
     assert rebuilt_vocab == vocab
     batch = [["Тарас", "Шевченко"], ["Київ", "невідоме", "."]]
     assert torch.equal(emissions_of(rebuilt, rebuilt_vocab, batch), emissions_of(model, vocab, batch))

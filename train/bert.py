@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 from torch import nn
@@ -113,10 +112,3 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
     return without_pooler(encoder), SubwordEncoder(json.dumps(spec, ensure_ascii=False), max_pieces=max_pieces,
                                                  document_context=document_context, **specials)
 
-
-def build_bert(checkpoint: dict[str, Any]) -> tuple[BertTagger, SubwordEncoder]:
-    """The checkpoint's BERT tagger (weights loaded, eval mode, CPU) and its subword encoder."""
-    model = BertTagger(encoder_from_config(checkpoint["encoder_config"]), len(checkpoint["labels"]), 0.0,
-                       crf=bool(checkpoint["config"].get("crf", False)))  # checkpoints before --crf lack the key
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval(), SubwordEncoder.from_json(checkpoint["vocab"])
