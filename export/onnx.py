@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import warnings
@@ -13,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 
 import tagger
-from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
+from tagger.artifact import FORMAT_VERSION, load_artifact
 from tagger.atomic import atomic_path
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
+from tagger.export.header import set_header
+from tagger.export.quantize import quantize_int8
 from tagger.features import CASES
 from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
@@ -228,18 +228,6 @@ def write_graph(exportable: Exportable, header: dict[str, Any], sample: list[lis
     set_header(path, header)
 
 
-def set_header(path: Path, header: dict[str, Any]) -> None:
-    """Store (or replace) the JSON header in an ONNX file's metadata, and check the file."""
-    graph = onnx.load(str(path))
-    graph.doc_string = (f"tagger {header['kind']} NER model ({header['language']});"
-                        f" license of its data: {header['provenance']['license']}")
-    kept = [(p.key, p.value) for p in graph.metadata_props if p.key != META_KEY]
-    del graph.metadata_props[:]
-    onnx.helper.set_model_props(graph, {**dict(kept), META_KEY: json.dumps(header, ensure_ascii=False)})
-    onnx.checker.check_model(graph)
-    onnx.save(graph, str(path))
-
-
 def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None, quantize: str | None = None,
                       data: str | None = None) -> ExportReport:
     """Export a checkpoint to one ONNX file (graph + header); parity-checked, written atomically.
@@ -262,8 +250,6 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
             write_graph(exportable, header, parity_batches(examples)[-2], tmp)  # all examples in one batch
             max_diff = check_parity(exportable, labels, tmp, groups)
             if quantize:
-                from tagger.export.quantize import quantize_int8
-
                 quantized = quantize_int8(tmp, header, checkpoint, data, quantize)
     except OSError as err:  # a full disk or a folder that turned unwritable; the atomic write left nothing
         raise TaggerError(

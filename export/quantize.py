@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tagger.export.portable import float_compute, saturation_risks
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
 from tagger.corpus import load_split
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
+from tagger.export.header import set_header
+from tagger.export.portable import float_compute, saturation_risks
 from tagger.predict import Tagger
 from tagger.runtime import machine
 
@@ -212,8 +213,6 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
 
     The header of the new file records the method and both scores ("test_f1_int8": the quantised graph's).
     """
-    from tagger.export.onnx import set_header
-
     lang = header["language"]
     source = test_data(checkpoint, data)
     gold = load_split(lang, "test", source)

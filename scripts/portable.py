@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tagger.predict as predict_module  # noqa: E402
 import tagger.subwords as subwords_module  # noqa: E402
-from tagger.export.onnx import set_header  # noqa: E402
+from tagger.export.header import set_header  # noqa: E402
 from tagger.export.portable import PORTABLE_S8, float_compute, saturation_risks  # noqa: E402
 from tagger.export.quantize import MODES  # noqa: E402
 from tagger.artifact import META_KEY, load_artifact  # noqa: E402

@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tagger.export.onnx import set_header
+from tagger.export.header import set_header
 from tagger.export.quantize import calibration_sentences, write_quantized
 from tagger.artifact import load_artifact
 from tagger.corpus import load_split

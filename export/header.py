@@ -1,0 +1,23 @@
+"""The JSON header in an exported ONNX file's metadata: written by export and by quantisation alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from tagger.artifact import META_KEY
+
+
+def set_header(path: Path, header: dict[str, Any]) -> None:
+    """Store (or replace) the JSON header in an ONNX file's metadata, and check the file."""
+    graph = onnx.load(str(path))
+    graph.doc_string = (f"tagger {header['kind']} NER model ({header['language']});"
+                        f" license of its data: {header['provenance']['license']}")
+    kept = [(p.key, p.value) for p in graph.metadata_props if p.key != META_KEY]
+    del graph.metadata_props[:]
+    onnx.helper.set_model_props(graph, {**dict(kept), META_KEY: json.dumps(header, ensure_ascii=False)})
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
