@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,14 @@ def check_hub(name: str, hint: str) -> None:
 
 def hub_split(lang: str, split: str) -> list[Sentence]:
     """One split from the Hub (needs the `datasets` package and a network)."""
+    return hub_corpus(lang, (split,))[1][split]
+
+
+def hub_corpus(lang: str, splits: Sequence[str] = SPLITS) -> tuple[list[str], dict[str, list[Sentence]]]:
+    """The label names and the given splits of `lang`'s corpus from the Hugging Face Hub, as sentences.
+
+    The one place a `datasets.DatasetDict` is read: everything past it works on sentences.
+    """
     corpus = corpus_of(lang)
     hint = (
         f"point at a local copy with --data DIR or ${DATA_ENV}=DIR (a folder with train.conll,"
@@ -165,16 +174,19 @@ def hub_split(lang: str, split: str) -> list[Sentence]:
         ) from None
     check_hub(corpus.hub_name, hint)
     try:
-        ds = datasets.load_dataset(corpus.hub_name, split=split)
+        loaded = datasets.load_dataset(corpus.hub_name)
     except Exception as err:  # noqa: BLE001 - any network/Hub failure gets the same advice
         raise TaggerError(
-            f"could not load {corpus.hub_name} ({split}) from the Hugging Face Hub"
-            f" ({type(err).__name__}); {hint}"
+            f"could not load {corpus.hub_name} from the Hugging Face Hub ({type(err).__name__}); {hint}"
         ) from None
-    names = hub_label_names(ds.features["ner_tags"], corpus)
-    return [
-        Sentence(list(row["tokens"]), [names[i] for i in row["ner_tags"]]) for row in ds
-    ]
+    missing = [s for s in splits if s not in loaded]
+    if missing:
+        raise TaggerError(f"{corpus.hub_name} has no {', '.join(missing)} split")
+    names = hub_label_names(loaded[splits[0]].features["ner_tags"], corpus)
+    return names, {
+        split: [Sentence(list(row["tokens"]), [names[i] for i in row["ner_tags"]]) for row in loaded[split] if row["tokens"]]
+        for split in splits
+    }
 
 
 def hub_label_names(feature: object, corpus: Corpus) -> list[str]:
