@@ -16,7 +16,7 @@ from tagger.predict import Tagger, tag_with
 from tagger.train.checkpoint import load_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.models import build_model
-from tagger.train.recipes import bert_recipe
+from tagger.train.recipes import BertRecipe
 from tagger.train.scorers import bert_torch_emitter, crf_decoder
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::torch.jit.TracerWarning")
@@ -48,7 +48,7 @@ def test_the_crf_loss_reads_each_word_at_its_first_piece(session_corpus: Path, t
     for crf in (False, True):
         torch.manual_seed(0)  # the same classifier weights in both
         config = tiny_bert_config(session_corpus, tmp_path, tiny_encoder, crf=crf)
-        recipe = bert_recipe(config, train_set, LABELS, torch.device("cpu"))
+        recipe = BertRecipe(config, train_set, LABELS, torch.device("cpu"))
         recipe.model.eval()
         batch = recipe.plan(random.Random(0))[0]
         with torch.no_grad():

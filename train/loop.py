@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from tagger.predict import tag_with
 from tagger.scheme import entity_types
 from tagger.train.checkpoint import FORMAT_VERSION, save_checkpoint
 from tagger.train.config import TrainConfig
-from tagger.train.data import label_names, load_corpus, to_sentences
+from tagger.train.data import Splits, load_splits
+from tagger.train.distributed import Ranks, device_of, joined
 from tagger.train.plot import plot_curves
 from tagger.train.provenance import git_sha
 from tagger.train.recipes import RECIPES, Recipe
@@ -41,6 +42,30 @@ class TrainResult:
     interrupted: bool
 
 
+@dataclass
+class Run:
+    """A training run between its steps: what it reads, what it trains, where the best goes."""
+
+    config: TrainConfig
+    splits: Splits
+    recipe: Recipe
+    base: dict[str, Any]  # every checkpoint field but the weights and scores
+    path: Path
+    ranks: Ranks
+    console: Console
+
+
+@dataclass
+class History:
+    """What fitting left: the curves, the best epoch and whether it was cut short."""
+
+    losses: list[float] = field(default_factory=list)
+    val_f1s: list[float] = field(default_factory=list)
+    best_f1: float = -1.0
+    best_epoch: int = 0
+    interrupted: bool = False
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA)."""
     random.seed(seed)
@@ -48,20 +73,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(device: str) -> torch.device:
-    """The torch device for `auto` / `cpu` / `cuda`."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TaggerError("--device cuda: torch sees no CUDA GPU; use --device cpu or auto")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
-
-
-def evaluate_model(recipe: Recipe, labels: list[str], sentences: list[Sentence]) -> EvalReport:
+def evaluate_model(recipe: Recipe, sentences: list[Sentence]) -> EvalReport:
     """Entity-level scores with the current weights, decoded exactly as `tagger tag` decodes."""
     recipe.model.eval()
-    pred = tag_with(recipe.emitter(), recipe.decoder(), labels, [s.words for s in sentences])
-    return score([s.tags for s in sentences], pred, types=entity_types(labels))
+    pred = tag_with(recipe.emitter(), recipe.decoder(), recipe.labels, [s.words for s in sentences])
+    return score([s.tags for s in sentences], pred, types=entity_types(recipe.labels))
 
 
 def parity_examples(sentences: list[Sentence]) -> list[list[str]]:
@@ -74,134 +90,165 @@ def parity_examples(sentences: list[Sentence]) -> list[list[str]]:
 
 
 def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
-    """Train a tagger of `config.arch`, keep the best checkpoint by validation F1, score it on test."""
-    console = console or Console(stderr=True)
-    out = Path(config.out)
-    prepare_output(out)
-    seed_everything(config.seed)
-    device = pick_device(config.device)
-    corpus = load_corpus(config.lang, config.data)
-    labels = label_names(corpus["train"], config.lang)
-    train_set = to_sentences(corpus["train"], labels)
-    if config.max_train_sentences:
-        train_set = train_set[: config.max_train_sentences]
-    val_set = to_sentences(corpus["validation"], labels)
-    test_set = to_sentences(corpus["test"], labels)
-    if not train_set or not val_set:
+    """Train a tagger of `config.arch`, keep the best checkpoint by validation F1, score it on test.
+
+    Under `torchrun --nproc-per-node N` the N processes share every epoch (see `train.distributed`).
+    """
+    with joined(config.device) as ranks:
+        console = (console or Console(stderr=True)) if ranks.leader else Console(quiet=True)
+        if ranks.leader:
+            prepare_output(Path(config.out))
+        run = build(config, load(config), ranks, console)
+        history = fit(run)
+        if not ranks.leader:
+            return TrainResult(run.path, history.best_epoch, history.best_f1, None, history.interrupted)
+        if history.losses:
+            plot_curves(run.path.with_name(f"best_{config.arch}_curves.png"), history.losses, history.val_f1s,
+                        f"{config.arch} on {corpus_of(config.lang).hub_name}")
+        if history.interrupted or not history.best_epoch:
+            return TrainResult(run.path, history.best_epoch, history.best_f1, None, True)
+        return finish(run, history)
+
+
+def load(config: TrainConfig) -> Splits:
+    """The corpus's splits as the config asks for them (a prefix of train, validation added)."""
+    splits = load_splits(config.lang, config.data)
+    if not splits.train or not splits.validation:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
+    train_set = splits.train[: config.max_train_sentences or None]
     if config.train_on_validation:
-        train_set = train_set + val_set  # validation F1 below is then a training-fit figure, not a held-out one
-    recipe = RECIPES[config.arch](config, train_set, labels, device)
-    model = recipe.model
-    path = out / f"best_{config.arch}.pth"
-    folder = local_folder(config.lang, config.data)
-    corpus_info = corpus_of(config.lang)
+        train_set = train_set + splits.validation  # validation F1 is then a training-fit figure, not a held-out one
+    return replace(splits, train=train_set)
+
+
+def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -> Run:
+    """The seeded model family's recipe on this rank's device, and the checkpoint fields it will carry."""
+    seed_everything(config.seed)
+    device = device_of(config.device, ranks)
+    recipe = RECIPES[config.arch](config, splits.train, splits.labels, device)
+    recipe.forward = ranks.wrap(recipe.model, device) if ranks.world > 1 else None
+    folder, corpus = local_folder(config.lang, config.data), corpus_of(config.lang)
     base: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "arch": config.arch,
-        "config": config.to_dict(),
-        "labels": labels,
+        "format_version": FORMAT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
         **recipe.checkpoint,
-        "examples": parity_examples(val_set),
+        "examples": parity_examples(splits.validation),
         "data": {
-            "corpus": corpus_info.hub_name,
-            "source": str(folder) if folder else f"hf:{corpus_info.hub_name}",
-            "license": corpus_info.license,
-            "sentences": {"train": len(train_set), "validation": len(val_set), "test": len(test_set)},
+            "corpus": corpus.hub_name,
+            "source": str(folder) if folder else f"hf:{corpus.hub_name}",
+            "license": corpus.license,
+            "sentences": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
             "validation_held_out": not config.train_on_validation,
         },
         "git_sha": git_sha(),
         "torch_version": str(torch.__version__),
     }
+    trained = sum(p.numel() for p in recipe.model.parameters() if p.requires_grad)
     console.print(
-        f"[bold]train[/] {config.arch} on {corpus_info.hub_name} ({len(train_set)} train /"
-        f" {len(val_set)} validation sentences{', validation included in train' if config.train_on_validation else ''}),"
-        f" {recipe.summary},"
-        f" {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trained parameters, device {device}"
+        f"[bold]train[/] {config.arch} on {corpus.hub_name} ({len(splits.train)} train /"
+        f" {len(splits.validation)} validation sentences"
+        f"{', validation included in train' if config.train_on_validation else ''}), {recipe.summary},"
+        f" {trained:,} trained parameters, device {device}" + (f", {ranks.world} processes" if ranks.world > 1 else "")
     )
-    rng = random.Random(config.seed)
-    losses: list[float] = []
-    val_f1s: list[float] = []
-    best_f1, best_epoch, stale = -1.0, 0, 0
-    interrupted = False
+    return Run(config, splits, recipe, base, Path(config.out) / f"best_{config.arch}.pth", ranks, console)
+
+
+def fit(run: Run) -> History:
+    """Epochs until the schedule ends or validation F1 stops improving; the best epoch is saved as it comes."""
+    history = History()
+    rng = random.Random(run.config.seed)  # the same on every rank: all ranks plan the same batches
     progress = Progress(
         TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), console=run.console, transient=True,
     )
     try:
         with progress:
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(1, run.config.epochs + 1):
                 started = time.monotonic()
-                plan = recipe.plan(rng)
-                task = progress.add_task("train", total=len(plan), epoch=epoch, loss=0.0)
-                model.train()
-                total = 0.0
-                for step, batch in enumerate(plan, start=1):
-                    loss = recipe.loss(batch)
-                    recipe.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                    recipe.optimizer.step()
-                    if recipe.step_per_batch:
-                        recipe.scheduler.step()
-                    total += loss.item()
-                    progress.update(task, advance=1, loss=total / step)
-                progress.remove_task(task)
-                lr = recipe.scheduler.get_last_lr()[0]
-                if not recipe.step_per_batch:
-                    recipe.scheduler.step()
-                report = evaluate_model(recipe, labels, val_set)
-                losses.append(total / len(plan))
-                val_f1s.append(report.micro.f1)
-                # Trained on validation, its F1 cannot pick an epoch: every epoch is kept over the last, so the
-                # final one (end of the schedule) stays and patience never runs out.
-                improved = report.micro.f1 > best_f1 or config.train_on_validation
-                if improved:
-                    best_f1, best_epoch, stale = report.micro.f1, epoch, 0
-                    save_checkpoint(path, {**base, "state_dict": cpu_state(model),
-                                           "metrics": {"epoch": epoch, "validation": report.to_json()}})
-                else:
-                    stale += 1
-                console.print(
-                    f"epoch {epoch:3d}  loss {losses[-1]:8.4f}  val F1 {report.micro.f1:.4f}"
-                    f"  lr {lr:.2e}  {time.monotonic() - started:5.1f}s"
-                    + ("  [green]★ saved[/]" if improved else "")
-                )
-                if stale >= config.patience:
-                    console.print(f"no better validation F1 for {config.patience} epochs: stopping")
+                loss, lr = epoch_loss(run, run.recipe.plan(rng), progress, epoch)
+                if run.ranks.shared(validate(run, history, epoch, loss, lr, started)):
                     break
     except KeyboardInterrupt:
-        interrupted = True
-        where = f"{path} (epoch {best_epoch}, validation F1 {best_f1:.4f})" if best_epoch else "none saved yet"
-        console.print(f"[yellow]interrupted[/]: the best checkpoint is intact: {where}", soft_wrap=True)
-    if losses:
-        plot_curves(path.with_name(f"best_{config.arch}_curves.png"), losses, val_f1s,
-                    f"{config.arch} on {corpus_info.hub_name}")
-    if interrupted or not best_epoch:
-        return TrainResult(path, best_epoch, best_f1, None, True)
-    return finish(path, base, recipe, labels, val_set, test_set, best_epoch,
-                  {"loss": losses, "val_f1": val_f1s}, console)
+        history.interrupted = True
+        where = (f"{run.path} (epoch {history.best_epoch}, validation F1 {history.best_f1:.4f})"
+                 if history.best_epoch else "none saved yet")
+        run.console.print(f"[yellow]interrupted[/]: the best checkpoint is intact: {where}", soft_wrap=True)
+    history.best_epoch, history.best_f1 = run.ranks.shared((history.best_epoch, history.best_f1))
+    return history
 
 
-def finish(path: Path, base: dict[str, Any], recipe: Recipe, labels: list[str], val_set: list[Sentence],
-           test_set: list[Sentence], best_epoch: int, history: dict[str, list[float]], console: Console) -> TrainResult:
+def epoch_loss(run: Run, plan: list[list[Any]], progress: Progress, epoch: int) -> tuple[float, float]:
+    """One epoch of steps: the mean loss over its batches (summed over ranks' shares), and the learning rate."""
+    recipe, ranks = run.recipe, run.ranks
+    task = progress.add_task("train", total=len(plan), epoch=epoch, loss=0.0)
+    recipe.model.train()
+    total = 0.0
+    for step, batch in enumerate(plan, start=1):
+        mine = ranks.part(batch)
+        # Each rank's mean loss weighted by its slice's share of the batch: the gradients DDP averages over
+        # ranks (hence the factor `world`) are the whole batch's. A rank without a slice still runs one item
+        # at weight 0, as every rank must join every gradient exchange.
+        share = recipe.size(mine) / recipe.size(batch) if mine else 0.0
+        loss = recipe.loss(mine or batch[:1]) * share
+        recipe.optimizer.zero_grad(set_to_none=True)
+        (loss * ranks.world).backward()
+        torch.nn.utils.clip_grad_norm_(recipe.model.parameters(), run.config.clip)
+        recipe.optimizer.step()
+        if recipe.step_per_batch:
+            recipe.scheduler.step()
+        total += loss.item()
+        progress.update(task, advance=1, loss=total / step)
+    progress.remove_task(task)
+    lr = recipe.scheduler.get_last_lr()[0]
+    if not recipe.step_per_batch:
+        recipe.scheduler.step()
+    return ranks.total(total) / len(plan), lr
+
+
+def validate(run: Run, history: History, epoch: int, loss: float, lr: float, started: float) -> bool:
+    """Score validation, save the epoch if it is the best so far; whether to stop (rank 0 decides)."""
+    if not run.ranks.leader:
+        return False  # its answer is replaced by rank 0's
+    report = evaluate_model(run.recipe, run.splits.validation)
+    history.losses.append(loss)
+    history.val_f1s.append(report.micro.f1)
+    # Trained on validation, its F1 cannot pick an epoch: every epoch is kept over the last, so the
+    # final one (end of the schedule) stays and patience never runs out.
+    improved = report.micro.f1 > history.best_f1 or run.config.train_on_validation
+    if improved:
+        history.best_f1, history.best_epoch = report.micro.f1, epoch
+        save_checkpoint(run.path, {**run.base, "state_dict": cpu_state(run.recipe.model),
+                                   "metrics": {"epoch": epoch, "validation": report.to_json()}})
+    run.console.print(
+        f"epoch {epoch:3d}  loss {loss:8.4f}  val F1 {report.micro.f1:.4f}"
+        f"  lr {lr:.2e}  {time.monotonic() - started:5.1f}s" + ("  [green]★ saved[/]" if improved else "")
+    )
+    if epoch - history.best_epoch >= run.config.patience:
+        run.console.print(f"no better validation F1 for {run.config.patience} epochs: stopping")
+        return True
+    return False
+
+
+def finish(run: Run, history: History) -> TrainResult:
     """Reload the best weights, score validation and test, and store the scores with them."""
     from tagger.train.checkpoint import load_checkpoint
 
+    path, recipe = run.path, run.recipe
     best = load_checkpoint(path)
     recipe.model.load_state_dict(best["state_dict"])
-    validation = evaluate_model(recipe, labels, val_set)
-    test = evaluate_model(recipe, labels, test_set) if test_set else None
-    metrics = {"epoch": best_epoch, "validation": validation.to_json(),
-               "test": test.to_json() if test else None, "history": history}
+    validation = evaluate_model(recipe, run.splits.validation)
+    test = evaluate_model(recipe, run.splits.test) if run.splits.test else None
+    metrics = {"epoch": history.best_epoch, "validation": validation.to_json(),
+               "test": test.to_json() if test else None,
+               "history": {"loss": history.losses, "val_f1": history.val_f1s}}
     save_checkpoint(path, {**best, "metrics": metrics,
                            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     write_text_atomic(path.with_suffix(".metrics.json"), [json.dumps(metrics, indent=2)])
-    write_text_atomic(path.with_suffix(".config.json"), [json.dumps(base["config"], indent=2)])
-    seen = "" if base["data"].get("validation_held_out", True) else " (seen in training)"
-    console.print(f"{'last' if seen else 'best'} epoch {best_epoch}: validation F1 {validation.micro.f1:.4f}{seen}"
-                  + (f", test F1 {test.micro.f1:.4f}" if test else "") + f"; checkpoint {path}")
-    return TrainResult(path, best_epoch, validation.micro.f1, test, False)
+    write_text_atomic(path.with_suffix(".config.json"), [json.dumps(run.base["config"], indent=2)])
+    seen = "" if run.base["data"].get("validation_held_out", True) else " (seen in training)"
+    run.console.print(f"{'last' if seen else 'best'} epoch {history.best_epoch}: validation F1"
+                      f" {validation.micro.f1:.4f}{seen}" + (f", test F1 {test.micro.f1:.4f}" if test else "")
+                      + f"; checkpoint {path}")
+    return TrainResult(path, history.best_epoch, validation.micro.f1, test, False)
 
 
 def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

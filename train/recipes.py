@@ -6,9 +6,10 @@ import contextlib
 import math
 import random
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -33,20 +34,46 @@ from tagger.train.vocab import build_vocab
 CRF_LR_SCALE = 100.0
 
 
-@dataclass
-class Recipe:
-    """What the loop needs from an architecture; the loop itself is the same for all."""
+class Recipe(ABC):
+    """What the loop needs from a model family: its model, optimiser and schedule, an epoch's
+    batches and a batch's loss; the loop itself is the same for all."""
 
+    step_per_batch: ClassVar[bool]  # the schedule advances every batch (warm-up/decay) or every epoch
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    step_per_batch: bool  # the schedule advances every batch (warm-up/decay) or every epoch
-    plan: Callable[[random.Random], list[Any]]  # an epoch's batches
-    loss: Callable[[Any], torch.Tensor]  # mean loss of one batch
-    emitter: Callable[[], EmitFn]  # word scores of sentences with the current weights (eval mode)
-    decoder: Callable[[], Decoder]  # decoding with the current weights
-    checkpoint: dict[str, Any]  # arch-specific checkpoint fields: vocab, encoder config, ...
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    checkpoint: dict[str, Any]  # family-specific checkpoint fields: vocab, encoder config, ...
     summary: str  # one line for the console
+
+    def __init__(self, labels: list[str], device: torch.device) -> None:
+        self.labels = labels
+        self.device = device
+        self.forward: torch.nn.Module | None = None  # the model's DDP wrapper, when several ranks train
+
+    def run(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        """The model's forward pass for training, through DDP where it is wrapped (DDP averages
+        gradients only over what ran through it)."""
+        return (self.forward or self.model)(*args, **kwargs)
+
+    @abstractmethod
+    def plan(self, rng: random.Random) -> list[list[Any]]:
+        """An epoch's batches, shuffled by `rng`."""
+
+    @abstractmethod
+    def loss(self, batch: list[Any]) -> torch.Tensor:
+        """The mean loss of a batch."""
+
+    @abstractmethod
+    def size(self, batch: list[Any]) -> int:
+        """How many terms the mean of `loss(batch)` is over (sentences, or words): a slice's weight."""
+
+    @abstractmethod
+    def emitter(self) -> EmitFn:
+        """Word scores of sentences with the current weights (eval mode), as ONNX inference reads them."""
+
+    def decoder(self) -> Decoder:
+        """Decoding with the current weights: Viterbi over valid IOB2 paths, with the CRF's scores if any."""
+        return crf_decoder(self.model, self.labels)  # type: ignore[arg-type]
 
 
 def length_grouped(items: Sequence[Any], lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[Any]]:
@@ -83,8 +110,66 @@ def context_features(model: BiLSTMTagger, vocab: LstmVocab, sentences: Sequence[
     return out
 
 
-def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
+class LstmRecipe(Recipe):
     """Word/char vocabularies, the BiLSTM-CRF, Adam with per-epoch decay."""
+
+    step_per_batch = False
+
+    def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> None:
+        super().__init__(labels, device)
+        self.train_set = train_set
+        self.batch_size = config.batch_size
+        self.label_index = {t: i for i, t in enumerate(labels)}
+        self.vocab, table, context = lstm_parts(config, train_set)
+        model = BiLSTMTagger(config, len(self.vocab.words), len(self.vocab.chars), len(labels),
+                             None if table is None else (table.shape[0], table.shape[1]), context)
+        if table is not None:
+            model.piece_table.copy_(table)
+        self.model = model.to(device)
+        # The encoder never changes in training: its features are computed once, and the batches
+        # read them, with no encoder windows of their own.
+        self.states = context_features(model, self.vocab, train_set, device) if context is not None else None
+        self.batch_vocab = replace(self.vocab, context=None) if context is not None else self.vocab
+        trainable = [p for p in model.parameters() if p.requires_grad]  # not the frozen encoder
+        self.optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda epoch: config.lr_decay**epoch)
+        self.checkpoint = {"vocab": self.vocab.to_json()}
+        if context is not None:
+            self.checkpoint |= {"encoder_config": encoder_config_json(context.encoder), "encoder": config.context}
+        self.summary = (f"{len(self.vocab.words)} words, {len(self.vocab.chars)} chars"
+                        + (f", {table.shape[0]} pretrained pieces" if table is not None else "")
+                        + (f", frozen context encoder {config.context} (layers {config.context_layers})"
+                           if context is not None else ""))
+
+    def plan(self, rng: random.Random) -> list[list[int]]:
+        lengths = [len(s.words) for s in self.train_set]
+        return length_grouped(list(range(len(self.train_set))), lengths, self.batch_size, rng)
+
+    def loss(self, batch: list[int]) -> torch.Tensor:
+        sentences = [self.train_set[k] for k in batch]
+        encoded = self.batch_vocab.encode([s.words for s in sentences])
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in encoded.items()}
+        seq_len = inputs["word_ids"].shape[1]
+        if self.states is not None:  # the precomputed features, padded like the words
+            padded = torch.zeros((len(batch), seq_len, *self.states[batch[0]].shape[1:]), dtype=torch.float16)
+            for b, k in enumerate(batch):
+                padded[b, : len(self.states[k])] = self.states[k]
+            inputs["context_states"] = padded.to(self.device)
+        label_ids = torch.zeros((len(batch), seq_len), dtype=torch.long)
+        for b, sentence in enumerate(sentences):
+            label_ids[b, : len(sentence.tags)] = torch.tensor([self.label_index[t] for t in sentence.tags])
+        return self.model.loss(self.run(**inputs), label_ids.to(self.device), inputs["word_ids"] != 0)
+
+    def size(self, batch: list[int]) -> int:
+        return len(batch)  # the CRF's likelihood is a mean over sentences
+
+    def emitter(self) -> EmitFn:
+        return lstm_torch_emitter(self.model, self.vocab, self.device)  # type: ignore[arg-type]
+
+
+def lstm_parts(config: TrainConfig,
+               train_set: list[Sentence]) -> tuple[LstmVocab, torch.Tensor | None, ContextEncoder | None]:
+    """The BiLSTM's vocabulary, its pretrained piece table (--pieces) and frozen context encoder (--context)."""
     vocab = build_vocab((s.words for s in train_set), config.min_word_freq, config.max_word_chars)
     table = None
     if config.pieces != "none":
@@ -101,46 +186,7 @@ def lstm_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str
                                        0.0, config.max_pieces, in_alphabet=True)
         context = ContextEncoder(encoder, parse_layers(config.context_layers))
         vocab = replace(vocab, context=subwords.to_json())
-    label_index = {t: i for i, t in enumerate(labels)}
-    model = BiLSTMTagger(config, len(vocab.words), len(vocab.chars), len(labels),
-                         None if table is None else (table.shape[0], table.shape[1]), context)
-    if table is not None:
-        model.piece_table.copy_(table)
-    model = model.to(device)
-    states = context_features(model, vocab, train_set, device) if context is not None else None
-    # Training reads the precomputed features: its batches need no encoder windows.
-    batch_vocab = replace(vocab, context=None) if context is not None else vocab
-    trainable = [p for p in model.parameters() if p.requires_grad]  # not the frozen encoder
-    optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: config.lr_decay**epoch)
-
-    def loss(batch: list[int]) -> torch.Tensor:
-        sentences = [train_set[k] for k in batch]
-        inputs = {k: torch.from_numpy(v).to(device) for k, v in batch_vocab.encode([s.words for s in sentences]).items()}
-        seq_len = inputs["word_ids"].shape[1]
-        if states is not None:  # the precomputed features, padded like the words
-            padded = torch.zeros((len(batch), seq_len, *states[batch[0]].shape[1:]), dtype=torch.float16)
-            for b, k in enumerate(batch):
-                padded[b, : len(states[k])] = states[k]
-            inputs["context_states"] = padded.to(device)
-        label_ids = torch.zeros((len(batch), seq_len), dtype=torch.long)
-        for b, sentence in enumerate(sentences):
-            label_ids[b, : len(sentence.tags)] = torch.tensor([label_index[t] for t in sentence.tags])
-        return model.loss(model(**inputs), label_ids.to(device), inputs["word_ids"] != 0)
-
-    lengths = [len(s.words) for s in train_set]
-    indices = list(range(len(train_set)))
-    extra: dict[str, Any] = {} if context is None else {"encoder_config": encoder_config_json(context.encoder),
-                                                         "encoder": config.context}
-    return Recipe(
-        model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=False,
-        plan=lambda rng: length_grouped(indices, lengths, config.batch_size, rng),
-        loss=loss, emitter=lambda: lstm_torch_emitter(model, vocab, device), decoder=lambda: crf_decoder(model, labels),
-        checkpoint={"vocab": vocab.to_json(), **extra},
-        summary=f"{len(vocab.words)} words, {len(vocab.chars)} chars"
-        + (f", {table.shape[0]} pretrained pieces" if table is not None else "")
-        + (f", frozen context encoder {config.context} (layers {config.context_layers})" if context is not None else ""),
-    )
+    return vocab, table, context
 
 
 # --- BERT ---------------------------------------------------------------------------------------
@@ -190,69 +236,83 @@ def encoder_groups(model: BertTagger, config: TrainConfig) -> list[dict[str, Any
             for (depth, decays), params in sorted(groups.items(), reverse=True)]
 
 
-def bert_recipe(config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> Recipe:
+class BertRecipe(Recipe):
     """A pretrained encoder (trimmed vocabulary), AdamW with warm-up and linear decay, bf16 autocast."""
-    encoder, subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
-                                   config.dropout, config.max_pieces, document_context=config.document_context)
-    model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf).to(device)
-    label_index = {t: i for i, t in enumerate(labels)}
-    if config.document_context:  # the split is read as one text, as evaluation reads it
-        words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
-        train_set = [Sentence(w, t) for w, t in zip(words, tags)]
-    # Training items are windows: a sentence longer than max_pieces trains as overlapping parts.
-    windows, pieces = subwords.windows([s.words for s in train_set])
-    sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
-    steps = config.epochs * math.ceil(len(windows) / config.batch_size)
-    warmup = max(1, int(config.warmup * steps))
 
-    def rate(step: int) -> float:  # warm-up to the peak, then linear decay to zero
-        return step / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
+    step_per_batch = True
 
-    groups = encoder_groups(model, config)
-    if model.crf is not None:
-        groups.append({"params": list(model.crf.parameters()), "weight_decay": 0.0, "lr": config.lr * CRF_LR_SCALE})
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
-    dtype = autocast_dtype(config, device)
+    def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> None:
+        super().__init__(labels, device)
+        encoder, self.subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
+                                            config.dropout, config.max_pieces, document_context=config.document_context)
+        self.model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf).to(device)
+        self.label_index = {t: i for i, t in enumerate(labels)}
+        if config.document_context:  # the split is read as one text, as evaluation reads it
+            words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
+            train_set = [Sentence(w, t) for w, t in zip(words, tags)]
+        self.train_set = train_set
+        self.batch_size = config.batch_size
+        # Training items are windows: a sentence longer than max_pieces trains as overlapping parts.
+        self.windows, self.pieces = self.subwords.windows([s.words for s in train_set])
+        self.sizes = [2 + sum(len(p) for p in self.pieces[w.sentence][w.start : w.end]) for w in self.windows]
+        self.optimizer, self.scheduler = bert_optimizer(self.model, config, len(self.windows))
+        self.dtype = autocast_dtype(config, device)
+        self.checkpoint = {"vocab": self.subwords.to_json(), "encoder_config": encoder_config_json(encoder),
+                           "encoder": config.encoder}
+        self.summary = (f"encoder {config.encoder}, {encoder.config.vocab_size} pieces, {len(self.windows)} training"
+                        f" windows, {'fp32' if self.dtype is None else str(self.dtype).removeprefix('torch.')} training"
+                        + (", CRF" if config.crf else ""))
 
-    def loss(batch: list[Window]) -> torch.Tensor:
-        input_ids, attention_mask, firsts = subwords.batch_inputs(batch, pieces)
+    def plan(self, rng: random.Random) -> list[list[Window]]:
+        return length_grouped(self.windows, self.sizes, self.batch_size, rng)
+
+    def loss(self, batch: list[Window]) -> torch.Tensor:
+        input_ids, attention_mask, firsts = self.subwords.batch_inputs(batch, self.pieces)
         # Each word is read at its first piece: gather those scores into (batch, words, labels).
         lengths = np.array([len(f) for f in firsts])
         at = np.zeros((len(batch), max(lengths, default=0)), dtype=np.int64)
         gold = np.zeros_like(at)
         for b, (w, first) in enumerate(zip(batch, firsts)):
             at[b, : len(first)] = first
-            gold[b, : len(first)] = [label_index[t] for t in train_set[w.sentence].tags[w.start : w.end]]
-        at_t, gold_t = torch.from_numpy(at).to(device), torch.from_numpy(gold).to(device)
-        mask = torch.from_numpy(np.arange(at.shape[1])[None, :] < lengths[:, None]).to(device)
-        with autocast():
-            scores = model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device))
+            gold[b, : len(first)] = [self.label_index[t] for t in self.train_set[w.sentence].tags[w.start : w.end]]
+        at_t, gold_t = torch.from_numpy(at).to(self.device), torch.from_numpy(gold).to(self.device)
+        mask = torch.from_numpy(np.arange(at.shape[1])[None, :] < lengths[:, None]).to(self.device)
+        with self.autocast():
+            scores = self.run(torch.from_numpy(input_ids).to(self.device), torch.from_numpy(attention_mask).to(self.device))
         emissions = scores.float().gather(1, at_t[:, :, None].expand(-1, -1, scores.shape[2]))
-        if model.crf is not None:  # the sentence likelihood
-            return model.crf.nll(emissions, gold_t, mask)
+        if self.model.crf is not None:  # the sentence likelihood
+            return self.model.crf.nll(emissions, gold_t, mask)
         return torch.nn.functional.cross_entropy(emissions[mask], gold_t[mask])  # mean over words
 
-    def autocast() -> contextlib.AbstractContextManager[Any]:
-        if dtype is None:
+    def size(self, batch: list[Window]) -> int:
+        # The CRF's likelihood is a mean over windows; the cross-entropy one over words.
+        return len(batch) if self.model.crf is not None else sum(w.end - w.start for w in batch)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16 autocast where chosen, else nothing."""
+        if self.dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=dtype)
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
-    num_labels = len(labels)
-    return Recipe(
-        model=model, optimizer=optimizer, scheduler=scheduler, step_per_batch=True,
-        plan=lambda rng: length_grouped(windows, sizes, config.batch_size, rng),
-        loss=loss, emitter=lambda: bert_torch_emitter(model, subwords, num_labels, device),  # fp32, as ORT scores
-        decoder=lambda: crf_decoder(model, labels),  # Viterbi over valid IOB2 paths, with the CRF's scores if any
-        checkpoint={"vocab": subwords.to_json(), "encoder_config": encoder_config_json(encoder),
-                    "encoder": config.encoder},
-        summary=f"encoder {config.encoder}, {encoder.config.vocab_size} pieces, {len(windows)} training windows,"
-        f" {'fp32' if dtype is None else str(dtype).removeprefix('torch.')} training" + (", CRF" if config.crf else ""),
-    )
+    def emitter(self) -> EmitFn:
+        return bert_torch_emitter(self.model, self.subwords, len(self.labels), self.device)  # fp32, as ORT scores
 
 
-RECIPES: dict[str, Callable[[TrainConfig, list[Sentence], list[str], torch.device], Recipe]] = {
-    "lstm": lstm_recipe,
-    "bert": bert_recipe,
-}
+def bert_optimizer(model: BertTagger, config: TrainConfig,
+                   windows: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the encoder's groups (and the CRF's faster one), warm-up to the peak, then linear decay to zero."""
+    steps = config.epochs * math.ceil(windows / config.batch_size)
+    warmup = max(1, int(config.warmup * steps))
+
+    def rate(step: int) -> float:
+        return step / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
+
+    groups = encoder_groups(model, config)
+    if model.crf is not None:
+        groups.append({"params": list(model.crf.parameters()), "weight_decay": 0.0, "lr": config.lr * CRF_LR_SCALE})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+
+
+RECIPES: dict[str, type[Recipe]] = {"lstm": LstmRecipe, "bert": BertRecipe}
 
