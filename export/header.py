@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 import onnx
 
-from tagger.artifact import META_KEY
+from tagger.header import META_KEY, Header
 
 
-def set_header(path: Path, header: dict[str, Any]) -> None:
+def set_header(path: Path, header: Header) -> None:
     """Store (or replace) the JSON header in an ONNX file's metadata, and check the file."""
     graph = onnx.load(str(path))
     graph.doc_string = (f"tagger {header['kind']} NER model ({header['language']});"

@@ -9,22 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 import tagger
-from tagger.artifact import FORMAT_VERSION, load_artifact
+from tagger.artifact import load_artifact
 from tagger.atomic import atomic_path
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.export.header import set_header
 from tagger.export.quantize import quantize_int8
+from tagger.header import FORMAT_VERSION, Header, Provenance, Quantization
 from tagger.features import CASES
 from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
-from tagger.train.checkpoint import load_checkpoint
+from tagger.train.checkpoint import BertCheckpoint, Checkpoint, LstmCheckpoint, load_checkpoint
 from tagger.train.models import build_model
 from tagger.train.provenance import git_sha
 from tagger.train.scorers import bert_torch_emitter, crf_decoder, crf_scores, lstm_torch_emitter, torch_run
@@ -61,7 +62,7 @@ class ExportReport:
     batches: int
     sentences: int
     size_bytes: int
-    quantized: dict[str, Any] | None = None
+    quantized: Quantization | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Exportable:
     atol: float
 
 
-def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
+def lstm_exportable(checkpoint: LstmCheckpoint) -> Exportable:
     """The BiLSTM-CRF: emissions per word; the CRF transitions travel in the header."""
     model, vocab = build_model(checkpoint)
     stored = dict(checkpoint["vocab"])
@@ -100,7 +101,7 @@ def lstm_exportable(checkpoint: dict[str, Any]) -> Exportable:
     )
 
 
-def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
+def bert_exportable(checkpoint: BertCheckpoint) -> Exportable:
     """The BERT tagger: scores per piece; the tokenizer and window size travel in the header."""
     model, subwords = build_model(checkpoint)
     crf = {} if model.crf is None else {"crf": crf_scores(model)}
@@ -124,13 +125,16 @@ def bert_exportable(checkpoint: dict[str, Any]) -> Exportable:
     )
 
 
-EXPORTABLES: dict[str, Callable[[dict[str, Any]], Exportable]] = {"lstm": lstm_exportable, "bert": bert_exportable}
+def exportable_of(checkpoint: Checkpoint) -> Exportable:
+    """The checkpoint's model as the exporter sees it."""
+    if checkpoint["arch"] == "lstm":
+        return lstm_exportable(checkpoint)
+    return bert_exportable(checkpoint)
 
 
-def header_of(checkpoint: dict[str, Any], exportable: Exportable) -> dict[str, Any]:
-    """The JSON header stored in the ONNX file's metadata."""
-    data = checkpoint.get("data", {})
-    return {
+def header_of(checkpoint: Checkpoint, exportable: Exportable) -> Header:
+    """The JSON header stored in the ONNX file's metadata (its schema: tagger/header.py)."""
+    header = {
         "format_version": FORMAT_VERSION,
         "kind": checkpoint["arch"],
         "language": checkpoint["config"]["lang"],
@@ -138,19 +142,28 @@ def header_of(checkpoint: dict[str, Any], exportable: Exportable) -> dict[str, A
         "inputs": exportable.input_names,
         "output": OUTPUT,
         **exportable.header,
-        "provenance": {
-            "config": checkpoint["config"],
-            "data": data,
-            "license": data.get("license", ""),
-            "metrics": checkpoint.get("metrics", {}),
-            "trained_at": checkpoint.get("created", ""),
-            "train_git_sha": checkpoint.get("git_sha", ""),
-            "export_git_sha": git_sha(),
-            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "torch_version": str(torch.__version__),
-            "tagger_version": tagger.__version__,
-            "opset": OPSET,
-        },
+        "provenance": provenance_of(checkpoint),
+    }
+    # The kind's own keys come from its Exportable; check_parity loads the file through
+    # tagger.header.check_header before it is kept, so a header the reader would refuse is never written.
+    return cast(Header, header)
+
+
+def provenance_of(checkpoint: Checkpoint) -> Provenance:
+    """Where the model came from: its training run, its data and this export."""
+    data = checkpoint.get("data", {})
+    return {
+        "config": checkpoint["config"],
+        "data": data,
+        "license": data.get("license", ""),
+        "metrics": checkpoint.get("metrics", {}),
+        "trained_at": checkpoint.get("created", ""),
+        "train_git_sha": checkpoint.get("git_sha", ""),
+        "export_git_sha": git_sha(),
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": str(torch.__version__),
+        "tagger_version": tagger.__version__,
+        "opset": OPSET,
     }
 
 
@@ -211,7 +224,7 @@ def writable_folder(out: Path) -> None:
         ) from None
 
 
-def write_graph(exportable: Exportable, header: dict[str, Any], sample: list[list[str]], path: Path) -> None:
+def write_graph(exportable: Exportable, header: Header, sample: list[list[str]], path: Path) -> None:
     """Trace the model into `path` with dynamic axes and the header in its metadata."""
     inputs = exportable.encode(sample)
     with warnings.catch_warnings():
@@ -238,8 +251,7 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
     checkpoint = load_checkpoint(checkpoint_path)
     out = Path(out) if out else Path(checkpoint_path).with_suffix(".onnx")
     writable_folder(out)
-    kind = checkpoint["arch"]
-    exportable = EXPORTABLES[kind](checkpoint)
+    exportable = exportable_of(checkpoint)
     labels = list(checkpoint["labels"])
     examples = [list(e) for e in checkpoint.get("examples", [])]
     groups = parity_batches(examples, windowed="input_ids" in exportable.input_names)  # BERT, or a BiLSTM with --context

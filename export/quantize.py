@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
@@ -15,8 +15,12 @@ from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.header import set_header
 from tagger.export.portable import float_compute, saturation_risks
+from tagger.header import BertHeader, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
+
+if TYPE_CHECKING:  # a type only: quantising needs no torch
+    from tagger.train.checkpoint import Checkpoint
 
 # Static INT8 (calibrated activations) has been seen to wreck NER models. Weights are stored INT8
 # (per channel) by onnxruntime's dynamic quantiser, then every integer product it writes is turned
@@ -95,7 +99,7 @@ def ffn_down_matmuls(model: Any) -> list[Any]:
             and "/output/dense/" in node.name and "/attention/" not in node.name]
 
 
-def activation_absmax(model: Any, header: dict[str, Any], sentences: Sequence[Sequence[str]],
+def activation_absmax(model: Any, header: BertHeader, sentences: Sequence[Sequence[str]],
                       tensors: list[str]) -> dict[str, Any]:
     """Per-channel max |x| of each named graph tensor over the real (unpadded) pieces of `sentences`."""
     import numpy as np
@@ -123,7 +127,7 @@ def activation_absmax(model: Any, header: dict[str, Any], sentences: Sequence[Se
     return absmax
 
 
-def smooth_ffn_inputs(model: Any, header: dict[str, Any], sentences: Sequence[Sequence[str]],
+def smooth_ffn_inputs(model: Any, header: BertHeader, sentences: Sequence[Sequence[str]],
                       alpha: float = SMOOTH_ALPHA) -> int:
     """Move the activation outliers of each FFN output projection into its weight (see SMOOTH_ALPHA).
 
@@ -158,7 +162,7 @@ def smooth_ffn_inputs(model: Any, header: dict[str, Any], sentences: Sequence[Se
     return len(muls)
 
 
-def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
+def test_data(checkpoint: Checkpoint, data: str | None) -> str | None:
     """Where the test split is: --data, else the local folder the model was trained from, else $TAGGER_DATA / the Hub."""
     if data:
         return data
@@ -166,7 +170,7 @@ def test_data(checkpoint: dict[str, Any], data: str | None) -> str | None:
     return source if source and Path(source).is_dir() else None
 
 
-def write_quantized(path: Path, out: Path, mode: str, header: dict[str, Any],
+def write_quantized(path: Path, out: Path, mode: str, header: Header,
                     calibration: Sequence[Sequence[str]] = (), alpha: float = SMOOTH_ALPHA) -> str:
     """Write the graph at `path` quantised by `mode` (a MODES key) to `out`, without a header.
 
@@ -207,8 +211,8 @@ def calibration_sentences(validation: Sequence[Sentence]) -> list[list[str]]:
     return [list(s.words) for s in validation[:CALIBRATION_SENTENCES]]
 
 
-def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any], data: str | None,
-                  mode: str = "int8") -> dict[str, Any]:
+def quantize_int8(path: Path, header: Header, checkpoint: Checkpoint, data: str | None,
+                  mode: str = "int8") -> Quantization:
     """Replace the float32 graph at `path` by its quantised version (a MODES key); return the test F1 of both.
 
     The header of the new file records the method and both scores ("test_f1_int8": the quantised graph's).
@@ -221,7 +225,7 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
     try:
         method = write_quantized(path, int8, mode, header)  # no smoothing: see SMOOTH_ALPHA
         after = evaluate(Tagger(load_artifact(int8, device="cpu")), gold)
-        info = {
+        info: Quantization = {
             "mode": mode,
             "method": method,
             "test_f1_fp32": round(before.micro.f1, 4),
@@ -230,7 +234,7 @@ def quantize_int8(path: Path, header: dict[str, Any], checkpoint: dict[str, Any]
             "fp32_bytes": path.stat().st_size,
             "measured_on": machine(),
         }
-        set_header(int8, {**header, "quantization": info})
+        set_header(int8, cast(Header, {**header, "quantization": info}))
         os.replace(int8, path)
     finally:
         int8.unlink(missing_ok=True)

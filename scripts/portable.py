@@ -41,11 +41,12 @@ import tagger.subwords as subwords_module  # noqa: E402
 from tagger.export.header import set_header  # noqa: E402
 from tagger.export.portable import PORTABLE_S8, float_compute, saturation_risks  # noqa: E402
 from tagger.export.quantize import MODES  # noqa: E402
-from tagger.artifact import META_KEY, load_artifact  # noqa: E402
+from tagger.artifact import load_artifact  # noqa: E402
 from tagger.atomic import atomic_path  # noqa: E402
 from tagger.conll import Sentence  # noqa: E402
 from tagger.corpus import load_split  # noqa: E402
 from tagger.evaluation import evaluate  # noqa: E402
+from tagger.header import META_KEY, Quantization, check_header  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
 from tagger.runtime import machine  # noqa: E402
 
@@ -130,8 +131,8 @@ def compare(path: Path, gold: list[Sentence]) -> list[dict[str, Any]]:
 def write(path: Path, gold: list[Sentence]) -> dict[str, Any]:
     """Rewrite `path` into the float form in place; its header gets the re-measured test F1."""
     model = onnx.load(str(path))
-    header = json.loads({p.key: p.value for p in model.metadata_props}[META_KEY])
-    before = dict(header.get("quantization") or {})
+    header = check_header(json.loads({p.key: p.value for p in model.metadata_props}[META_KEY]), path)
+    before: Quantization = header.get("quantization") or {}
     if not float_compute(model):
         raise SystemExit(f"{path}: no integer products to rewrite (already portable?)")
     with atomic_path(path) as tmp:
@@ -141,9 +142,11 @@ def write(path: Path, gold: list[Sentence]) -> dict[str, Any]:
         method = MODES[mode][1]
         if "smoothed" in before.get("method", ""):
             method += "; FFN output projections smoothed before quantisation (SmoothQuant, alpha 0.85)"
-        info = {**before, "mode": mode, "method": method, "test_f1_int8": f1, "test_sentences": len(gold),
-                "measured_on": machine(),
-                "rewritten_from": {k: before.get(k) for k in ("method", "test_f1_int8")}}
+        info: Quantization = {
+            **before, "mode": mode, "method": method, "test_f1_int8": f1, "test_sentences": len(gold),
+            "measured_on": machine(),
+            "rewritten_from": {"method": before.get("method"), "test_f1_int8": before.get("test_f1_int8")},
+        }
         set_header(tmp, {**header, "quantization": info})
     return {"model": path.name, "test_f1_fp32": before.get("test_f1_fp32"),
             "before": before.get("test_f1_int8"), "after": f1}

@@ -5,17 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import onnxruntime as ort
 
 from tagger.errors import ArtifactError
+from tagger.header import META_KEY, Header, check_header
 from tagger.runtime import create_session
-
-FORMAT_VERSION = 1
-META_KEY = "tagger"  # metadata_props key holding the JSON header
-KINDS = ("lstm", "bert")
-REQUIRED = ("format_version", "kind", "language", "labels", "output", "provenance")
 
 
 @dataclass(frozen=True)
@@ -23,7 +18,7 @@ class Artifact:
     """A loaded model: its inference session and its header."""
 
     path: Path
-    header: dict[str, Any]
+    header: Header
     session: ort.InferenceSession
 
     @property
@@ -42,21 +37,6 @@ class Artifact:
         return str(self.header["language"])
 
 
-def check_header(header: dict[str, Any], path: Path) -> None:
-    """Raise ArtifactError unless `header` is a header this version can use."""
-    missing = [k for k in REQUIRED if k not in header]
-    if missing:
-        raise ArtifactError(f"{path}: tagger header lacks {', '.join(missing)}; re-export the model")
-    version = header["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path}: model format {version!r} is newer than this tagger reads ({FORMAT_VERSION});"
-            " upgrade with `pip install -U tagger`"
-        )
-    if header["kind"] not in KINDS:
-        raise ArtifactError(f"{path}: unknown model kind {header['kind']!r}; known: {', '.join(KINDS)}")
-
-
 def load_artifact(path: str | Path, device: str = "auto", threads: int | None = None) -> Artifact:
     """Open a tagger ONNX file and check its header against its graph."""
     path = Path(path)
@@ -71,10 +51,10 @@ def load_artifact(path: str | Path, device: str = "auto", threads: int | None = 
             " make one with `tagger export CHECKPOINT.pth`"
         )
     try:
-        header = json.loads(raw)
+        data = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ArtifactError(f"{path}: tagger metadata is not valid JSON ({err}); re-export it") from None
-    check_header(header, path)
+    header = check_header(data, path)
     outputs = {o.name: o for o in session.get_outputs()}
     output = outputs.get(header["output"])
     if output is None:

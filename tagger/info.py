@@ -9,6 +9,7 @@ import onnxruntime as ort
 
 from tagger.artifact import Artifact, load_artifact
 from tagger.errors import ArtifactError
+from tagger.header import Header
 from tagger.runtime import CPU, CUDA, has_cuda_driver
 from tagger.scheme import entity_types
 
@@ -36,7 +37,7 @@ def micro_f1(metrics: dict[str, Any], split: str) -> float | None:
     return round(float(value), 4) if value is not None else None
 
 
-def recorded_test_f1(header: dict[str, Any]) -> float | None:
+def recorded_test_f1(header: Header) -> float | None:
     """The test F1 a header records for its file: the INT8 graph's where quantised, else training's."""
     quantization = header.get("quantization")
     if quantization is not None:
@@ -85,7 +86,7 @@ def catalogue() -> list[dict[str, Any]]:
     from tagger.shipped import ARCHS, BEST_FIRST, shipped_models
 
     entries = []
-    headers_of: dict[Path, dict[str, Any]] = {}  # a file serves its own entry and its language's default
+    headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
     for lang in BEST_FIRST:
         for arch in (None, *(a for a in ARCHS if "+" not in a)):
             try:

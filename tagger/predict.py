@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -123,12 +123,12 @@ class Tagger:
         header = artifact.header
         session, output = artifact.session, str(header["output"])
         try:
-            crf = header.get("crf") or {}
+            crf: dict[str, Any] = dict(header.get("crf") or {})
             self.decoder = Decoder(
                 artifact.labels,
                 *(np.asarray(crf[k], np.float32) if k in crf else None for k in ("transitions", "start", "end")),
             )
-            if artifact.kind == "lstm":
+            if header["kind"] == "lstm":
                 vocab = LstmVocab.from_json(header["vocab"])
                 emit = lstm_emitter(vocab, lambda inputs: session.run([output], inputs)[0])
                 self.emit: RunsEmitFn = lambda sentences, runs: emit(sentences)  # reads each sentence alone
@@ -140,7 +140,7 @@ class Tagger:
                     return session.run([output], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
                 self.emit = lambda sentences, runs: encoder.emissions(sentences, run, num_labels, runs)
-        except Exception as err:  # noqa: BLE001 - missing keys, bad values, or a tokenizer JSON that won't load
+        except Exception as err:  # noqa: BLE001 - bad values or a tokenizer JSON that won't load (load_artifact checked the keys)
             raise ArtifactError(f"{artifact.path}: malformed tagger header ({type(err).__name__}: {err}"[:300]
                                 + "); re-export it") from None
 

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 import tagger.export.onnx as exporter
 from conftest import LABELS, TAGS, WORDS, Trained, silence_tracer_warnings, tiny_bert_config
 from tagger.export.quantize import ffn_down_matmuls, smooth_ffn_inputs
-from tagger.artifact import META_KEY, load_artifact
+from tagger.artifact import load_artifact
 from tagger.cli import cli
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
+from tagger.header import META_KEY
 from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
 from tagger.train.checkpoint import load_checkpoint

@@ -14,9 +14,10 @@ import torch
 import tagger.export.onnx as exporter
 from conftest import LABELS, TAGS, WORDS, Trained, tiny_config, torch_tags, train_tiny
 from tagger import predict as predict_module
-from tagger.artifact import FORMAT_VERSION, META_KEY, load_artifact
+from tagger.artifact import load_artifact
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError, TaggerError
+from tagger.header import FORMAT_VERSION, META_KEY
 from tagger.predict import Tagger
 from tagger.train.checkpoint import load_checkpoint
 from tagger.train.models import build_model

@@ -1,10 +1,16 @@
-"""Checkpoints as plain data (primitives and tensors), loadable with `weights_only=True`."""
+"""Checkpoints as plain data (primitives and tensors), loadable with `weights_only=True`: the schema,
+its keys per model kind, the writer and the checking reader.
+
+TypedDicts, not dataclasses: a checkpoint is the dict `torch.save` writes and
+`torch.load(weights_only=True)` gives back, so a TypedDict describes it with no conversion layer
+and the files written so far load unchanged.
+"""
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict, Union, cast
 
 import torch
 
@@ -12,10 +18,63 @@ from tagger.atomic import atomic_path
 from tagger.errors import ArtifactError, TaggerError
 
 FORMAT_VERSION = 1
-REQUIRED = ("format_version", "arch", "config", "labels", "vocab", "state_dict")
 
 
-def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+class _Common(TypedDict):
+    """Keys every checkpoint has, whatever its arch."""
+
+    format_version: int
+    config: dict[str, Any]  # TrainConfig.to_dict()
+    labels: list[str]  # IOB2 labels in output order
+    vocab: dict[str, Any]  # LstmVocab.to_json() or SubwordEncoder.to_json()
+    state_dict: dict[str, torch.Tensor]  # the un-compiled module's weights, on the CPU
+
+
+class _Recorded(TypedDict, total=False):
+    """What training records beside the weights; export copies it into the header's provenance."""
+
+    encoder: str  # the pretrained encoder's name (a BERT's, or a BiLSTM's context encoder)
+    examples: list[list[str]]  # validation sentences export checks parity on
+    data: dict[str, Any]  # corpus, source, license, sentences per split
+    metrics: dict[str, Any]
+    created: str
+    git_sha: str
+    torch_version: str
+
+
+class _LstmOptional(TypedDict, total=False):
+    """Keys only some BiLSTM checkpoints have."""
+
+    encoder_config: str  # required when config["context"] is not "none" (see CONTEXT_REQUIRED)
+
+
+class LstmCheckpoint(_Common, _Recorded, _LstmOptional):
+    """A BiLSTM(-CRF) checkpoint."""
+
+    arch: Literal["lstm"]
+
+
+class BertCheckpoint(_Common, _Recorded):
+    """A BERT tagger checkpoint."""
+
+    arch: Literal["bert"]
+    encoder_config: str  # the encoder's config JSON: its shape, rebuilt offline
+
+
+Checkpoint = Union[LstmCheckpoint, BertCheckpoint]
+SCHEMAS: dict[str, type[Any]] = {"lstm": LstmCheckpoint, "bert": BertCheckpoint}
+CONTEXT_REQUIRED = ("encoder_config",)  # a BiLSTM that reads a frozen encoder rebuilds it from these
+
+
+def required_keys(schema: type[Any]) -> tuple[str, ...]:
+    """The keys a checkpoint schema requires, in its declared order."""
+    return tuple(key for key in schema.__annotations__ if key in schema.__required_keys__)
+
+
+REQUIRED = (*required_keys(_Common), "arch")  # every arch: checked before the arch's own keys
+
+
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
     """Write atomically: a temporary file in the same folder, then a rename."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a Python file: OSError says why
@@ -27,8 +86,8 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
         ) from None
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint without unpickling code; check its format."""
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint without unpickling code; check its format and its keys."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such checkpoint; train one with `tagger train`")
@@ -45,11 +104,31 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from None
     except Exception as err:  # noqa: BLE001 - torch raises many types for files that are not checkpoints
         raise ArtifactError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})"[:300]) from None
-    if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in REQUIRED):
-        raise ArtifactError(f"{path}: not a tagger checkpoint (needs keys {', '.join(REQUIRED)})")
+    return check_checkpoint(checkpoint, path)
+
+
+def check_checkpoint(checkpoint: object, path: Path) -> Checkpoint:
+    """The checkpoint, if this version can rebuild its model; else ArtifactError naming the file and the missing key."""
+    if not isinstance(checkpoint, dict):
+        raise ArtifactError(f"{path}: not a tagger checkpoint (a {type(checkpoint).__name__}, not a dict of"
+                            f" {', '.join(REQUIRED)})")
+    missing = [k for k in REQUIRED if k not in checkpoint]
+    if missing:
+        raise ArtifactError(f"{path}: not a tagger checkpoint (it lacks {', '.join(missing)})")
     if checkpoint["format_version"] > FORMAT_VERSION:
         raise ArtifactError(
             f"{path}: checkpoint format {checkpoint['format_version']} is newer than this"
             f" tagger reads ({FORMAT_VERSION}); upgrade tagger"
         )
-    return checkpoint
+    arch = checkpoint["arch"]
+    if arch not in SCHEMAS:
+        raise ArtifactError(f"{path}: unknown model arch {arch!r}; known: {', '.join(SCHEMAS)}")
+    needed, by = required_keys(SCHEMAS[arch]), f"arch {arch!r}"
+    config = checkpoint["config"]
+    if arch == "lstm" and isinstance(config, dict) and config.get("context", "none") != "none":
+        needed, by = needed + CONTEXT_REQUIRED, f"arch {arch!r} with a context encoder"
+    missing = [k for k in needed if k not in checkpoint]
+    if missing:
+        raise ArtifactError(f"{path}: checkpoint lacks {', '.join(missing)} (needed by {by});"
+                            " train it again with `tagger train`")
+    return cast(Checkpoint, checkpoint)

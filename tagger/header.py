@@ -1,0 +1,138 @@
+"""The model header: the JSON in an exported file's metadata, its keys per model kind, and its check.
+
+`tagger export` writes it (export/onnx.py, export/quantize.py); `load_artifact` checks it here.
+TypedDicts, not dataclasses: the header is JSON that readers index and copy as a dict
+(`{**header, "quantization": ...}`), and a TypedDict describes that dict without a conversion
+layer, so files already shipped load exactly as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypedDict, Union, cast
+
+from tagger.errors import ArtifactError
+
+FORMAT_VERSION = 1
+META_KEY = "tagger"  # metadata_props key holding the JSON header
+
+
+class CrfScores(TypedDict):
+    """Label transition scores the decoder adds to the graph's emissions."""
+
+    transitions: list[list[float]]  # (num_labels, num_labels): from label i to label j
+    start: list[float]  # (num_labels,)
+    end: list[float]  # (num_labels,)
+
+
+class Provenance(TypedDict, total=False):
+    """Where the model came from. Export writes every key; readers use .get (nothing here is needed to tag)."""
+
+    config: dict[str, Any]  # the TrainConfig, as plain data
+    data: dict[str, Any]  # corpus, source, license, sentences per split
+    license: str  # of the training data
+    metrics: dict[str, Any]  # validation (and test) scores at training time
+    trained_at: str
+    train_git_sha: str
+    export_git_sha: str
+    exported_at: str
+    torch_version: str
+    tagger_version: str
+    opset: int
+
+
+class Quantization(TypedDict, total=False):
+    """What INT8 quantisation did and cost, measured when it was done."""
+
+    mode: str  # a --quantize choice
+    method: str
+    test_f1_fp32: float
+    test_f1_int8: float  # the test F1 of the graph in this file
+    test_sentences: int
+    fp32_bytes: int
+    measured_on: dict[str, Any]  # the machine
+    rewritten_from: dict[str, Any]  # the method and score before a rewrite into the portable form
+
+
+class _Common(TypedDict):
+    """Keys every header has, whatever its kind."""
+
+    format_version: int
+    language: str
+    labels: list[str]  # IOB2 labels in output order
+    output: str  # the graph output holding the emission scores
+    provenance: Provenance
+
+
+class _CommonOptional(TypedDict, total=False):
+    """Keys a header may have, whatever its kind."""
+
+    inputs: list[str]  # graph input names
+    max_length: int | None  # pieces per encoder window (None: no limit)
+    crf: CrfScores  # absent: IOB2 constraints only
+    encoder: str  # the pretrained encoder (a BERT's, or a BiLSTM's context encoder)
+    quantization: Quantization  # absent: float32 weights
+
+
+class _LstmOptional(TypedDict, total=False):
+    """Keys only a BiLSTM header may have."""
+
+    casing: dict[str, Any]  # how words and case ids are formed
+    context_layers: list[int]  # encoder layers read (a BiLSTM with a context encoder)
+    window: int  # encoder window in pieces (a BiLSTM with a context encoder)
+
+
+class _BertOptional(TypedDict, total=False):
+    """Keys only a BERT header may have."""
+
+    casing: str
+    decoding: str  # how word tags are read off the piece scores
+
+
+class LstmHeader(_Common, _CommonOptional, _LstmOptional):
+    """The header of a BiLSTM(-CRF) model."""
+
+    kind: Literal["lstm"]
+    vocab: dict[str, Any]  # tagger.features.LstmVocab.to_json() (with a context tokenizer compressed)
+
+
+class BertHeader(_Common, _CommonOptional, _BertOptional):
+    """The header of a BERT tagger."""
+
+    kind: Literal["bert"]
+    subwords: dict[str, Any]  # tagger.subwords.SubwordEncoder.compressed() data
+
+
+Header = Union[LstmHeader, BertHeader]
+SCHEMAS: dict[str, type[Any]] = {"lstm": LstmHeader, "bert": BertHeader}
+KINDS = tuple(SCHEMAS)
+
+
+def required_keys(schema: type[Any]) -> tuple[str, ...]:
+    """The keys a header schema requires, in its declared order."""
+    return tuple(key for key in schema.__annotations__ if key in schema.__required_keys__)
+
+
+REQUIRED = (*required_keys(_Common), "kind")  # every kind: checked before the kind's own keys
+
+
+def check_header(header: object, path: Path) -> Header:
+    """The header, if this version can use it; else ArtifactError naming the file and what is wrong."""
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{path}: tagger metadata is not a JSON object; re-export the model")
+    missing = [k for k in REQUIRED if k not in header]
+    if missing:
+        raise ArtifactError(f"{path}: tagger header lacks {', '.join(missing)}; re-export the model")
+    version = header["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: model format {version!r} is newer than this tagger reads ({FORMAT_VERSION});"
+            " upgrade with `pip install -U tagger`"
+        )
+    kind = header["kind"]
+    if kind not in SCHEMAS:
+        raise ArtifactError(f"{path}: unknown model kind {kind!r}; known: {', '.join(KINDS)}")
+    missing = [k for k in required_keys(SCHEMAS[kind]) if k not in header]
+    if missing:
+        raise ArtifactError(f"{path}: tagger header lacks {', '.join(missing)} (needed by kind {kind!r}); re-export the model")
+    return cast(Header, header)
