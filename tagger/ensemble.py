@@ -18,7 +18,7 @@ import numpy as np
 from tagger.artifact import Artifact, load_artifact
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError, TaggerError
-from tagger.predict import SentenceTagger, Tagger, labelled, marginals_all, span_scores, tag_with
+from tagger.predict import SentenceTagger, Tagger, labelled, marginals_all, span_scores
 
 TINY = 1e-12  # keeps log(0) finite where every model rules a label out
 
@@ -80,7 +80,7 @@ class Ensemble:
 
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
         """IOB2 tags of each sentence, as `Tagger.tag` gives them."""
-        return tag_with(lambda batch: self.emit(batch, runs), self.decoder, self.labels, sentences)
+        return labelled(self.decoder, self.labels, self.emit(sentences, runs))
 
     def tag_scored(self, sentences: Sequence[Sequence[str]],
                    runs: Sequence[Hashable] | None = None) -> tuple[list[list[str]], list[list[float]]]:

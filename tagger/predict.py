@@ -6,12 +6,14 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import onnxruntime as ort
 
 from tagger.artifact import Artifact
 from tagger.batching import length_batches
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmVocab
+from tagger.header import Header
 from tagger.scheme import tags_to_spans
 from tagger.subwords import SubwordEncoder
 
@@ -22,8 +24,8 @@ SCORE_WORDS = 1024  # padded words per forward-backward of the entity scores: it
 
 # Word scores of each sentence: a list of (words, num_labels) arrays.
 EmitFn = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]
-# The same, given each sentence's run id (its document's, say) for models that read document context.
-RunsEmitFn = Callable[[Sequence[Sequence[str]], Sequence[Hashable] | None], list[np.ndarray]]
+# A graph's scores for its named inputs (ONNX Runtime's, or torch's while training and exporting).
+GraphRun = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 def decode_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[list[int]]:
@@ -74,16 +76,34 @@ def padded_batches(emissions: Sequence[np.ndarray], cells: int | None = None,
         yield batch, padded, [lengths[k] for k in batch]
 
 
-def lstm_emitter(vocab: LstmVocab, run: Callable[[dict[str, np.ndarray]], np.ndarray]) -> EmitFn:
-    """Word scores from the BiLSTM graph; sentences over MAX_WORDS are scored in consecutive pieces."""
+class OnnxRun:
+    """The graph's scores for named inputs, from an ONNX Runtime session."""
 
-    def emit(sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def __init__(self, session: ort.InferenceSession, output: str) -> None:
+        self.session = session
+        self.output = output
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Graph inputs -> the output, (batch, positions, num_labels)."""
+        return self.session.run([self.output], inputs)[0]
+
+
+class LstmEmitter:
+    """Word scores from a BiLSTM graph (ONNX, or torch while training); sentences over MAX_WORDS
+    are scored in consecutive pieces. Each sentence is read alone, so `runs` change nothing."""
+
+    def __init__(self, vocab: LstmVocab, run: GraphRun) -> None:
+        self.vocab = vocab
+        self.run = run
+
+    def __call__(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[np.ndarray]:
+        """Each sentence's (words, num_labels) scores."""
         pieces = [(i, s) for i, words in enumerate(sentences) for s in range(0, len(words), MAX_WORDS)]
         scores: list[np.ndarray | None] = [None] * len(pieces)
         lengths = [min(MAX_WORDS, len(sentences[i]) - s) for i, s in pieces]
         for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):  # limits read now: tests shrink them
             words = [sentences[pieces[k][0]][pieces[k][1] : pieces[k][1] + MAX_WORDS] for k in batch]
-            emissions = run(vocab.encode(words))  # (batch, seq_len, num_labels)
+            emissions = self.run(self.vocab.encode(words))  # (batch, seq_len, num_labels)
             for b, k in enumerate(batch):
                 scores[k] = emissions[b, : lengths[k]]
         out: list[list[np.ndarray]] = [[] for _ in sentences]
@@ -91,7 +111,39 @@ def lstm_emitter(vocab: LstmVocab, run: Callable[[dict[str, np.ndarray]], np.nda
             out[i].append(score)  # type: ignore[arg-type]
         return [np.concatenate(parts) if parts else np.zeros((0, 0), np.float32) for parts in out]
 
-    return emit
+
+class BertEmitter:
+    """Word scores from a BERT graph (ONNX, or torch while training), each word read at its first
+    piece through the encoder's windows; with document context, a run's sentences share windows."""
+
+    def __init__(self, encoder: SubwordEncoder, run: GraphRun, num_labels: int) -> None:
+        self.encoder = encoder
+        self.run = run
+        self.num_labels = num_labels
+
+    def __call__(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[np.ndarray]:
+        """Each sentence's (words, num_labels) scores."""
+        return self.encoder.emissions(sentences, self.windows, self.num_labels, runs)
+
+    def windows(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """(windows, pieces) ids and 0/1 mask -> (windows, pieces, num_labels) scores."""
+        return self.run({"input_ids": input_ids, "attention_mask": attention_mask})
+
+
+def emitter_of(artifact: Artifact) -> LstmEmitter | BertEmitter:
+    """The word scorer of an artifact's graph, for its kind."""
+    header = artifact.header
+    run = OnnxRun(artifact.session, header["output"])
+    if header["kind"] == "lstm":
+        return LstmEmitter(LstmVocab.from_json(header["vocab"]), run)
+    return BertEmitter(SubwordEncoder.from_json(header["subwords"]), run, len(header["labels"]))
+
+
+def decoder_of(header: Header) -> Decoder:
+    """The decoder a header describes: IOB2 constraints, plus its CRF's scores if it has them."""
+    crf: dict[str, Any] = dict(header.get("crf") or {})
+    return Decoder(list(header["labels"]),
+                   *(np.asarray(crf[k], np.float32) if k in crf else None for k in ("transitions", "start", "end")))
 
 
 class SentenceTagger(Protocol):
@@ -120,26 +172,9 @@ class Tagger:
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
-        header = artifact.header
-        session, output = artifact.session, str(header["output"])
         try:
-            crf: dict[str, Any] = dict(header.get("crf") or {})
-            self.decoder = Decoder(
-                artifact.labels,
-                *(np.asarray(crf[k], np.float32) if k in crf else None for k in ("transitions", "start", "end")),
-            )
-            if header["kind"] == "lstm":
-                vocab = LstmVocab.from_json(header["vocab"])
-                emit = lstm_emitter(vocab, lambda inputs: session.run([output], inputs)[0])
-                self.emit: RunsEmitFn = lambda sentences, runs: emit(sentences)  # reads each sentence alone
-            else:
-                encoder = SubwordEncoder.from_json(header["subwords"])
-                num_labels = len(artifact.labels)
-
-                def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-                    return session.run([output], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
-
-                self.emit = lambda sentences, runs: encoder.emissions(sentences, run, num_labels, runs)
+            self.decoder = decoder_of(artifact.header)
+            self.emit: LstmEmitter | BertEmitter = emitter_of(artifact)
         except Exception as err:  # noqa: BLE001 - bad values or a tokenizer JSON that won't load (load_artifact checked the keys)
             raise ArtifactError(f"{artifact.path}: malformed tagger header ({type(err).__name__}: {err}"[:300]
                                 + "); re-export it") from None
@@ -170,7 +205,7 @@ class Tagger:
         `runs`: each sentence's document id; a model trained with document context reads the
         consecutive sentences of a document together (None: all sentences are one document).
         """
-        return tag_with(lambda batch: self.emit(batch, runs), self.decoder, self.labels, sentences)
+        return labelled(self.decoder, self.labels, self.emit(sentences, runs))
 
     def tag_scored(self, sentences: Sequence[Sequence[str]],
                    runs: Sequence[Hashable] | None = None) -> tuple[list[list[str]], list[list[float]]]:

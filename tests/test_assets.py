@@ -87,7 +87,7 @@ def remembering(tagger: Tagger) -> Tagger:
     """`tagger` with its word scores remembered per input, so each model runs once over the split."""
     emit, seen = tagger.emit, {}
 
-    def cached(sentences, runs):  # noqa: ANN001, ANN202 - the RunsEmitFn signature
+    def cached(sentences, runs):  # noqa: ANN001, ANN202 - the signature of Tagger.emit
         key = (tuple(map(tuple, sentences)), None if runs is None else tuple(runs))
         if key not in seen:
             seen[key] = emit(sentences, runs)

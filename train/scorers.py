@@ -3,12 +3,14 @@ parity with these, so both judge the weights through the same emitters and decod
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from tagger.decode import Decoder
 from tagger.features import LstmVocab
-from tagger.predict import EmitFn, lstm_emitter
+from tagger.predict import BertEmitter, LstmEmitter
 from tagger.subwords import SubwordEncoder
 from tagger.train.bert import BertTagger
 from tagger.train.lstm import BiLSTMTagger
@@ -36,15 +38,24 @@ def crf_scores(model: BiLSTMTagger | BertTagger) -> dict[str, list[Any]]:
     return {k: getattr(model.crf, k).detach().cpu().tolist() for k in ("transitions", "start", "end")}
 
 
-def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> EmitFn:
+class TorchRun:
+    """The torch model's scores for named numpy inputs, as `tagger.predict.OnnxRun` gives the graph's."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device = CPU) -> None:
+        self.model = model
+        self.device = device
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Graph inputs -> float32 scores, (batch, positions, num_labels)."""
+        return torch_run(self.model, inputs, self.device)
+
+
+def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> LstmEmitter:
     """Word scores by the torch BiLSTM, pieced as ONNX inference pieces them."""
-    return lstm_emitter(vocab, lambda inputs: torch_run(model, inputs, device))
+    return LstmEmitter(vocab, TorchRun(model, device))
 
 
-def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int, device: torch.device = CPU) -> EmitFn:
+def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int,
+                       device: torch.device = CPU) -> BertEmitter:
     """Word scores by the torch BERT tagger, through the same windows as ONNX inference."""
-
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return torch_run(model, {"input_ids": input_ids, "attention_mask": attention_mask}, device)
-
-    return lambda sentences: subwords.emissions(sentences, run, num_labels)
+    return BertEmitter(subwords, TorchRun(model, device), num_labels)
