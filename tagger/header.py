@@ -134,5 +134,7 @@ def check_header(header: object, path: Path) -> Header:
         raise ArtifactError(f"{path}: unknown model kind {kind!r}; known: {', '.join(KINDS)}")
     missing = [k for k in required_keys(SCHEMAS[kind]) if k not in header]
     if missing:
-        raise ArtifactError(f"{path}: tagger header lacks {', '.join(missing)} (needed by kind {kind!r}); re-export the model")
+        raise ArtifactError(
+            f"{path}: tagger header lacks {', '.join(missing)} (needed by kind {kind!r}); re-export the model"
+        )
     return cast(Header, header)

@@ -175,7 +175,7 @@ class Tagger:
         try:
             self.decoder = decoder_of(artifact.header)
             self.emit: LstmEmitter | BertEmitter = emitter_of(artifact)
-        except Exception as err:  # noqa: BLE001 - bad values or a tokenizer JSON that won't load (load_artifact checked the keys)
+        except Exception as err:  # noqa: BLE001 - bad values, a tokenizer that won't load (the keys were checked)
             raise ArtifactError(f"{artifact.path}: malformed tagger header ({type(err).__name__}: {err}"[:300]
                                 + "); re-export it") from None
 

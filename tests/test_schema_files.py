@@ -91,7 +91,8 @@ def test_tag_shows_a_missing_header_key_as_one_error_line(exported: Path, tmp_pa
     header = {k: v for k, v in header_of(exported).items() if k != "vocab"}
     path = with_header(exported, tmp_path / "partial.onnx", header)
     result = CliRunner().invoke(cli, ["tag", "--model", str(path)], input="Київ\n")
-    assert assert_clean_error(result) == f"Error: {path}: tagger header lacks vocab (needed by kind 'lstm'); re-export the model"
+    expected = f"Error: {path}: tagger header lacks vocab (needed by kind 'lstm'); re-export the model"
+    assert assert_clean_error(result) == expected
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -146,5 +147,6 @@ def test_export_names_a_missing_checkpoint_key(tmp_path: Path) -> None:
     from tagger.export.onnx import export_checkpoint
 
     path = saved(tmp_path, checkpoint("bert"), "encoder_config")
-    with pytest.raises(ArtifactError, match="^" + re.escape(f"{path}: checkpoint lacks encoder_config (needed by arch 'bert')")):
+    expected = f"{path}: checkpoint lacks encoder_config (needed by arch 'bert')"
+    with pytest.raises(ArtifactError, match="^" + re.escape(expected)):
         export_checkpoint(path, tmp_path / "out.onnx")
