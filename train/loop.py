@@ -165,7 +165,7 @@ def fit(run: Run) -> History:
             for epoch in range(1, run.config.epochs + 1):
                 started = time.monotonic()
                 loss, lr = epoch_loss(run, run.recipe.plan(rng), progress, epoch)
-                if run.ranks.shared(validate(run, history, epoch, loss, lr, started)):
+                if run.ranks.shared(validate(run, history, epoch, loss, lr, time.monotonic() - started)):
                     break
     except KeyboardInterrupt:
         history.interrupted = True
@@ -204,10 +204,11 @@ def epoch_loss(run: Run, plan: list[list[Any]], progress: Progress, epoch: int) 
     return ranks.total(total) / len(plan), lr
 
 
-def validate(run: Run, history: History, epoch: int, loss: float, lr: float, started: float) -> bool:
+def validate(run: Run, history: History, epoch: int, loss: float, lr: float, seconds: float) -> bool:
     """Score validation, save the epoch if it is the best so far; whether to stop (rank 0 decides)."""
     if not run.ranks.leader:
         return False  # its answer is replaced by rank 0's
+    started = time.monotonic()
     report = evaluate_model(run.recipe, run.splits.validation)
     history.losses.append(loss)
     history.val_f1s.append(report.micro.f1)
@@ -220,7 +221,8 @@ def validate(run: Run, history: History, epoch: int, loss: float, lr: float, sta
                                    "metrics": {"epoch": epoch, "validation": report.to_json()}})
     run.console.print(
         f"epoch {epoch:3d}  loss {loss:8.4f}  val F1 {report.micro.f1:.4f}"
-        f"  lr {lr:.2e}  {time.monotonic() - started:5.1f}s" + ("  [green]★ saved[/]" if improved else "")
+        f"  lr {lr:.2e}  {seconds:5.1f}s train + {time.monotonic() - started:.1f}s val"
+        + ("  [green]★ saved[/]" if improved else ""), soft_wrap=True,
     )
     if epoch - history.best_epoch >= run.config.patience:
         run.console.print(f"no better validation F1 for {run.config.patience} epochs: stopping")
