@@ -12,7 +12,7 @@ from tagger.header import META_KEY, Header
 def set_header(path: Path, header: Header) -> None:
     """Store (or replace) the JSON header in an ONNX file's metadata, and check the file."""
     graph = onnx.load(str(path))
-    graph.doc_string = (f"tagger {header['kind']} NER model ({header['language']});"
+    graph.doc_string = (f"tagger {header['arch']} NER model ({header['language']});"
                         f" license of its data: {header['provenance']['license']}")
     kept = [(p.key, p.value) for p in graph.metadata_props if p.key != META_KEY]
     del graph.metadata_props[:]

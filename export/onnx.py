@@ -76,7 +76,7 @@ class Exportable:
     valid: Callable[[dict[str, np.ndarray]], np.ndarray]  # graph inputs -> (batch, positions) bool: outputs that count
     emit: EmitFn  # word scores of sentences by torch, for comparing tags
     decoder: Decoder
-    header: dict[str, Any]  # kind-specific header fields
+    header: dict[str, Any]  # arch-specific header fields
     atol: float
 
 
@@ -136,7 +136,7 @@ def header_of(checkpoint: Checkpoint, exportable: Exportable) -> Header:
     """The JSON header stored in the ONNX file's metadata (its schema: tagger/header.py)."""
     header = {
         "format_version": FORMAT_VERSION,
-        "kind": checkpoint["arch"],
+        "arch": checkpoint["arch"],
         "language": checkpoint["config"]["lang"],
         "labels": list(checkpoint["labels"]),
         "inputs": exportable.input_names,
@@ -144,7 +144,7 @@ def header_of(checkpoint: Checkpoint, exportable: Exportable) -> Header:
         **exportable.header,
         "provenance": provenance_of(checkpoint),
     }
-    # The kind's own keys come from its Exportable; check_parity loads the file through
+    # The arch's own keys come from its Exportable; check_parity loads the file through
     # tagger.header.check_header before it is kept, so a header the reader would refuse is never written.
     return cast(Header, header)
 

@@ -185,7 +185,7 @@ def write_quantized(path: Path, out: Path, mode: str, header: Header,
     logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
     op_types, method = MODES[mode]
     graph = widened_graph(path)
-    if header["kind"] == "bert" and "MatMul" in op_types and smooth_ffn_inputs(graph, header, calibration, alpha):
+    if header["arch"] == "bert" and "MatMul" in op_types and smooth_ffn_inputs(graph, header, calibration, alpha):
         method += (f"; FFN output projections smoothed (SmoothQuant, alpha {alpha}, absmax over"
                    f" {len(calibration)} validation sentences)")
     quantize_dynamic(graph, str(out), weight_type=QuantType.QInt8, op_types_to_quantize=op_types, per_channel=True)

@@ -42,7 +42,7 @@ def card(path: Path) -> str:
     where = scores.get("measured_on") or {}
     lines = [
         f"## `{path.name}`", "",
-        f"- **Model**: {facts['kind']}{' + CRF' if facts['crf'] else ''} ({config.get('encoder') or config.get('context') or 'word-level'}),"
+        f"- **Model**: {facts['arch']}{' + CRF' if facts['crf'] else ''} ({config.get('encoder') or config.get('context') or 'word-level'}),"
         f" {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB; labels {', '.join(facts['labels'])}.",
         f"- **Trained on**: {data['corpus']}, "
         + ", ".join(f"{k} {v:,}" for k, v in (data["sentences"] or {}).items()) + " sentences"

@@ -43,7 +43,7 @@ def reliability(nlp: tagger.Pipeline, split: str, data: str | None) -> list[dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lang", default="uk", choices=["uk", "en"])
-    parser.add_argument("--arch", default=None, help="a shipped family (bert, lstm) [default: the default choice]")
+    parser.add_argument("--arch", default=None, help="a shipped arch (bert, lstm) [default: the default choice]")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--data", default=None)
     parser.add_argument("--json", action="store_true")

@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, nargs="+", default=[0.85])
     args = parser.parse_args()
     header = load_artifact(args.model, device="cpu").header
-    if header["kind"] != "bert" or "quantization" in header:
+    if header["arch"] != "bert" or "quantization" in header:
         raise SystemExit(f"{args.model}: not a float32 BERT graph; export one without --quantize")
     lang = header["language"]
     splits = {split: load_split(lang, split, args.data) for split in ("validation", "test")}

@@ -94,7 +94,7 @@ def text_document(index: int, text: str) -> Document:
 def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | None = None,
          arch: str | None = None, device: str = "auto", weights: Sequence[float] | None = None,
          threads: int | None = None) -> Pipeline:
-    """A tagger: the best shipped choice of `lang`, one shipped family (`arch`), or your own file(s).
+    """A tagger: the best shipped choice of `lang`, one shipped arch (`arch`), or your own file(s).
 
     Args:
         lang: 'uk' or 'en' (default 'uk', or the language of `model`).
@@ -108,12 +108,12 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
         TaggerError: what is wrong and how to fix it, in one line.
     """
     from tagger.ensemble import load_tagger
-    from tagger.shipped import ARCHS, shipped_models
+    from tagger.shipped import ARCH_CHOICES, shipped_models
 
     if model is not None and arch is not None:
         raise TaggerError(f"arch={arch!r} picks a shipped model, model= a file of yours; pass one of them")
-    if arch is not None and arch not in ARCHS:
-        raise TaggerError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
+    if arch is not None and arch not in ARCH_CHOICES:
+        raise TaggerError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCH_CHOICES)}")
     if model is not None:
         from tagger.info import resolve
 

@@ -27,9 +27,9 @@ class Artifact:
         return list(self.header["labels"])
 
     @property
-    def kind(self) -> str:
-        """Model family: 'lstm' or 'bert'."""
-        return str(self.header["kind"])
+    def arch(self) -> str:
+        """Model architecture: 'lstm' or 'bert'."""
+        return str(self.header["arch"])
 
     @property
     def language(self) -> str:

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tagger import __version__
+from tagger.corpus import SPLITS
 from tagger.errors import OutputError, TaggerError
 from tagger.output import FORMATS
 from tagger.runtime import DEVICES
-from tagger.shipped import ARCHS
+from tagger.shipped import ARCH_CHOICES
+from tagger.text import LANGS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     from tagger.annotate import Event
     from tagger.api import Pipeline
 
-LANGS = ("uk", "en")
-SPLITS = ("train", "validation", "test")
 TRAIN_EXTRA = ("torch", "onnx", "datasets", "safetensors", "transformers")  # what train and export import
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
 BROKEN_PIPE = 1  # the reader went away (`| head -1`): the exit code click and rich use for it
@@ -124,8 +124,8 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
                weights=parse_weights(weights) if weights is not None else None, threads=threads)
     if lang and nlp.lang != lang:
         raise TaggerError(f"{nlp.name} is a {nlp.lang!r} model but --lang is {lang!r}; drop one of them")
-    kinds = "+".join(a.kind for a in nlp.artifacts)
-    click.echo(f"tagger: {nlp.name} ({kinds}, {nlp.lang}) on {', '.join(nlp.providers)}", err=True)
+    archs = "+".join(a.arch for a in nlp.artifacts)
+    click.echo(f"tagger: {nlp.name} ({archs}, {nlp.lang}) on {', '.join(nlp.providers)}", err=True)
     return nlp
 
 
@@ -136,7 +136,7 @@ lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
                            help="language: picks the shipped models, tokenizer and corpus [default: uk, or the model's]")
 weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
                               help="weights of the averaged models, one per model [default: equal; shipped: 0.6,0.4]")
-arch_option = click.option("--arch", type=click.Choice(ARCHS), default=None,
+arch_option = click.option("--arch", type=click.Choice(ARCH_CHOICES), default=None,
                            help="which shipped model of --lang; bert+lstm averages both [default: the best shipped choice]")
 device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="auto: CUDA if it really runs, else CPU")
@@ -259,7 +259,7 @@ def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
 @device_option
 def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None, data: str | None,
              predictions: Path | None, by_document: bool, as_json: bool, errors_path: Path | None, device: str) -> None:
-    """Entity-level precision/recall/F1 (exact span and type) on a corpus split, and its errors by kind."""
+    """Entity-level precision/recall/F1 (exact span and type) on a corpus split, and its errors by type of error."""
     from tagger.analysis import check_errors_path, write_errors
     from tagger.api import evaluate as run
     from tagger.corpus import corpus_of, load_split, local_folder, read_labels

@@ -2,7 +2,7 @@
 
 A BiLSTM and a fine-tuned BERT err in different places, so their average usually beats either
 (README, "Averaging": test F1 +0.9 points on uk and +1.6 on en, on average over pairings of seeds).
-Raw scores can't be averaged across families (a CRF's emissions and a softmax's logits differ in
+Raw scores can't be averaged across archs (a CRF's emissions and a softmax's logits differ in
 scale), so each model's scores become probabilities first: the marginals of its own chain (its CRF
 transitions, or the IOB2 constraints alone), by forward-backward.
 """

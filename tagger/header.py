@@ -1,4 +1,4 @@
-"""The model header: the JSON in an exported file's metadata, its keys per model kind, and its check.
+"""The model header: the JSON in an exported file's metadata, its keys per model arch, and its check.
 
 `tagger export` writes it (export/onnx.py, export/quantize.py); `load_artifact` checks it here.
 TypedDicts, not dataclasses: the header is JSON that readers index and copy as a dict
@@ -55,7 +55,7 @@ class Quantization(TypedDict, total=False):
 
 
 class _Common(TypedDict):
-    """Keys every header has, whatever its kind."""
+    """Keys every header has, whatever its arch."""
 
     format_version: int
     language: str
@@ -65,7 +65,7 @@ class _Common(TypedDict):
 
 
 class _CommonOptional(TypedDict, total=False):
-    """Keys a header may have, whatever its kind."""
+    """Keys a header may have, whatever its arch."""
 
     inputs: list[str]  # graph input names
     max_length: int | None  # pieces per encoder window (None: no limit)
@@ -92,20 +92,20 @@ class _BertOptional(TypedDict, total=False):
 class LstmHeader(_Common, _CommonOptional, _LstmOptional):
     """The header of a BiLSTM(-CRF) model."""
 
-    kind: Literal["lstm"]
+    arch: Literal["lstm"]
     vocab: dict[str, Any]  # tagger.features.LstmVocab.to_json() (with a context tokenizer compressed)
 
 
 class BertHeader(_Common, _CommonOptional, _BertOptional):
     """The header of a BERT tagger."""
 
-    kind: Literal["bert"]
+    arch: Literal["bert"]
     subwords: dict[str, Any]  # tagger.subwords.SubwordEncoder.compressed() data
 
 
 Header = Union[LstmHeader, BertHeader]
 SCHEMAS: dict[str, type[Any]] = {"lstm": LstmHeader, "bert": BertHeader}
-KINDS = tuple(SCHEMAS)
+ARCHS = tuple(SCHEMAS)  # the model architectures, as `tagger train --arch` names them
 
 
 def required_keys(schema: type[Any]) -> tuple[str, ...]:
@@ -113,13 +113,16 @@ def required_keys(schema: type[Any]) -> tuple[str, ...]:
     return tuple(key for key in schema.__annotations__ if key in schema.__required_keys__)
 
 
-REQUIRED = (*required_keys(_Common), "kind")  # every kind: checked before the kind's own keys
+REQUIRED = (*required_keys(_Common), "arch")  # every arch: checked before the arch's own keys
+LEGACY_ARCH_KEY = "kind"  # what files exported before 2026-11-30 (the shipped ones among them) call "arch"
 
 
 def check_header(header: object, path: Path) -> Header:
     """The header, if this version can use it; else ArtifactError naming the file and what is wrong."""
     if not isinstance(header, dict):
         raise ArtifactError(f"{path}: tagger metadata is not a JSON object; re-export the model")
+    if "arch" not in header and LEGACY_ARCH_KEY in header:
+        header = {("arch" if k == LEGACY_ARCH_KEY else k): v for k, v in header.items()}
     missing = [k for k in REQUIRED if k not in header]
     if missing:
         raise ArtifactError(f"{path}: tagger header lacks {', '.join(missing)}; re-export the model")
@@ -129,12 +132,12 @@ def check_header(header: object, path: Path) -> Header:
             f"{path}: model format {version!r} is newer than this tagger reads ({FORMAT_VERSION});"
             " upgrade with `pip install -U tagger`"
         )
-    kind = header["kind"]
-    if kind not in SCHEMAS:
-        raise ArtifactError(f"{path}: unknown model kind {kind!r}; known: {', '.join(KINDS)}")
-    missing = [k for k in required_keys(SCHEMAS[kind]) if k not in header]
+    arch = header["arch"]
+    if arch not in SCHEMAS:
+        raise ArtifactError(f"{path}: unknown model arch {arch!r}; known: {', '.join(ARCHS)}")
+    missing = [k for k in required_keys(SCHEMAS[arch]) if k not in header]
     if missing:
         raise ArtifactError(
-            f"{path}: tagger header lacks {', '.join(missing)} (needed by kind {kind!r}); re-export the model"
+            f"{path}: tagger header lacks {', '.join(missing)} (needed by arch {arch!r}); re-export the model"
         )
     return cast(Header, header)

@@ -22,9 +22,9 @@ def resolve(model: str) -> tuple[list[Path], list[float] | None]:
     path = Path(model)
     if path.suffix == ".onnx" or path.exists():
         return [path], None
-    lang, _, family = model.partition("_")
+    lang, _, arch = model.partition("_")
     try:
-        paths, weights = shipped_models(lang, family or None)
+        paths, weights = shipped_models(lang, arch or None)
         return paths, weights if len(paths) > 1 else None
     except ArtifactError:
         raise ArtifactError(f"{model}: no such file, and not a shipped model name (e.g. uk, uk_bert, en_lstm);"
@@ -57,7 +57,7 @@ def describe(artifact: Artifact) -> dict[str, Any]:
         "file": str(artifact.path),
         "size_bytes": artifact.path.stat().st_size,
         "language": artifact.language,
-        "kind": artifact.kind,
+        "arch": artifact.arch,
         "labels": entity_types(artifact.labels),
         "crf": bool(header.get("crf")),
         "training_data": {"corpus": data.get("corpus"), "sentences": data.get("sentences"),
@@ -83,12 +83,13 @@ def model_info(model: str) -> list[dict[str, Any]]:
 def catalogue() -> list[dict[str, Any]]:
     """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
     language (`uk`) and each file alone (`uk_bert`), with labels, files, sizes and recorded test F1."""
-    from tagger.shipped import ARCHS, BEST_FIRST, shipped_models
+    from tagger.header import ARCHS
+    from tagger.shipped import BEST_FIRST, shipped_models
 
     entries = []
     headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
     for lang in BEST_FIRST:
-        for arch in (None, *(a for a in ARCHS if "+" not in a)):
+        for arch in (None, *ARCHS):
             try:
                 paths, weights = shipped_models(lang, arch)
             except ArtifactError:
@@ -98,7 +99,7 @@ def catalogue() -> list[dict[str, Any]]:
             entries.append({
                 "name": lang if arch is None else f"{lang}_{arch}",
                 "lang": lang,
-                "arch": "+".join(str(h["kind"]) for h in headers),
+                "arch": "+".join(str(h["arch"]) for h in headers),
                 "default": arch is None,
                 "labels": entity_types(headers[0]["labels"]),
                 "files": [{"file": p.name, "bytes": p.stat().st_size} for p in paths],

@@ -131,10 +131,10 @@ class BertEmitter:
 
 
 def emitter_of(artifact: Artifact) -> LstmEmitter | BertEmitter:
-    """The word scorer of an artifact's graph, for its kind."""
+    """The word scorer of an artifact's graph, for its arch."""
     header = artifact.header
     run = OnnxRun(artifact.session, header["output"])
-    if header["kind"] == "lstm":
+    if header["arch"] == "lstm":
         return LstmEmitter(LstmVocab.from_json(header["vocab"]), run)
     return BertEmitter(SubwordEncoder.from_json(header["subwords"]), run, len(header["labels"]))
 

@@ -106,7 +106,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         return "-" if value is None else f"{value:.4f}"
 
     rows = [
-        ("model", f"{facts['kind']}{' + CRF' if facts['crf'] else ''}, {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB"),
+        ("model", f"{facts['arch']}{' + CRF' if facts['crf'] else ''}, {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB"),
         ("labels", ", ".join(facts["labels"])),
         ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
                        + ("" if data["validation_held_out"] is not False else "; validation was trained on")),
@@ -128,7 +128,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
 def models_table(entries: list) -> Table:  # type: ignore[type-arg]
     """`tagger models`: one row per shipped choice."""
     table = Table(title="shipped models (`--model NAME`, or `--lang` / `--arch`)", title_justify="left")
-    for name, justify in (("name", "left"), ("lang", "left"), ("kind", "left"), ("labels", "left"),
+    for name, justify in (("name", "left"), ("lang", "left"), ("arch", "left"), ("labels", "left"),
                           ("files", "left"), ("MB", "right"), ("test F1", "right"), ("license", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:

@@ -6,26 +6,27 @@ from importlib import resources
 from pathlib import Path
 
 from tagger.errors import ArtifactError
+from tagger.header import ARCHS
 
 # The shipped choices of each language, best test F1 first (tests/test_assets.py measures it). The
 # weighted average of both models beats either; alone, uk BERT beats its BiLSTM, and the en BiLSTM over
 # frozen e5 features (0.4663) edges out fine-tuned e5 (0.4634).
 BEST_FIRST = {"uk": ("bert+lstm", "bert", "lstm"), "en": ("bert+lstm", "lstm", "bert")}
-ARCHS = ("bert+lstm", "bert", "lstm")  # what --arch takes: a model family, or both averaged
-# Each family's weight in an average, chosen on uk validation with models that never saw it (README,
+ARCH_CHOICES = ("+".join(sorted(ARCHS)), *sorted(ARCHS))  # what `tag --arch` takes: an arch, or both averaged
+# Each arch's weight in an average, chosen on uk validation with models that never saw it (README,
 # "Averaging"): 0.6/0.4 was best for 5 of 6 BERT seeds; at 0.5/0.5 the gain over BERT alone on test was noise.
-FAMILY_WEIGHTS = {"bert": 0.6, "lstm": 0.4}
+ARCH_WEIGHTS = {"bert": 0.6, "lstm": 0.4}
 
 
 def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list[float]]:
     """The shipped model files of `lang` for `arch`, or its best shipped choice, with their weights."""
     folder = resources.files("tagger.assets")
-    archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCHS))
+    archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCH_CHOICES))
     for choice in archs:
         names = choice.split("+")
         candidates = [folder / f"{lang}_{name}.onnx" for name in names]
         if all(c.is_file() for c in candidates):
-            weights = [FAMILY_WEIGHTS[name] for name in names] if len(names) > 1 else [1.0]
+            weights = [ARCH_WEIGHTS[name] for name in names] if len(names) > 1 else [1.0]
             return [Path(str(c)) for c in candidates], weights
     shipped = sorted(p.name for p in folder.iterdir() if p.name.endswith(".onnx"))
     raise ArtifactError(

@@ -124,7 +124,7 @@ def test_info_says_what_a_model_is(exported: Path) -> None:
     result = CliRunner().invoke(cli, ["info", str(exported), "--json"])
     assert result.exit_code == 0, result.output
     facts = json.loads(result.stdout)
-    assert (facts["language"], facts["kind"], facts["labels"]) == ("uk", "lstm", ["PERS", "ORG", "LOC", "MISC"])
+    assert (facts["language"], facts["arch"], facts["labels"]) == ("uk", "lstm", ["PERS", "ORG", "LOC", "MISC"])
     assert facts["training_data"]["sentences"]["train"] == len(CONLL.strip().split("\n\n"))
     assert "CPU" in facts["providers_here"] and facts["size_bytes"] == exported.stat().st_size
     table = CliRunner().invoke(cli, ["info", str(exported)])

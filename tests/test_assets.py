@@ -12,7 +12,7 @@ from tagger.artifact import load_artifact
 from tagger.errors import ArtifactError
 from tagger.info import recorded_test_f1
 from tagger.predict import Tagger
-from tagger.shipped import ARCHS, shipped_models
+from tagger.shipped import ARCH_CHOICES, shipped_models
 
 BUDGET_BYTES = 150_000_000  # all shipped models together
 SHIPPED = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
@@ -26,8 +26,8 @@ def test_something_is_shipped_and_within_budget() -> None:
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_model_is_what_its_name_says(path: Path) -> None:
     artifact = load_artifact(path, "cpu")
-    lang, kind = path.stem.split("_")
-    assert (artifact.language, artifact.kind) == (lang, kind)
+    lang, arch = path.stem.split("_")
+    assert (artifact.language, artifact.arch) == (lang, arch)
     license_ = artifact.header["provenance"]["license"]
     assert ("CC BY-NC-SA 4.0" if lang == "uk" else "CC BY 4.0") in license_
     quantization = artifact.header.get("quantization")
@@ -57,13 +57,13 @@ def documented_f1(lang: str, arch: str) -> float:
 def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: str) -> None:
     """Measured on the real test split, on whatever CPU runs this: each shipped file scores what its
     header records, each choice what the README states, and the default (a model, or models
-    averaged) scores highest; each family stays reachable with --arch."""
+    averaged) scores highest; each arch stays reachable with --arch."""
     from conftest import shared_corpus
     from tagger.corpus import load_split
     from tagger.ensemble import combined
     from tagger.evaluation import evaluate
 
-    choices = {arch: choice for arch in ARCHS if (choice := available(lang, arch))}
+    choices = {arch: choice for arch in ARCH_CHOICES if (choice := available(lang, arch))}
     if not choices:
         pytest.skip(f"no {lang} model shipped")
     gold = load_split(lang, "test", shared_corpus({"uk": "ner-uk", "en": "wnut17"}[lang]))

@@ -63,7 +63,7 @@ def test_overfits_and_reloads_from_plain_data(trained_bert: Trained, torch_bert)
 def test_onnx_tags_equal_gold_and_the_header_carries_the_tokenizer(bert_tagger: Tagger, trained_bert: Trained) -> None:
     assert bert_tagger.tag(WORDS) == TAGS
     header = bert_tagger.artifact.header
-    assert header["kind"] == "bert" and header["max_length"] == 64
+    assert header["arch"] == "bert" and header["max_length"] == 64
     stored = SubwordEncoder.from_json(header["subwords"])  # compressed in the file
     plain = SubwordEncoder.from_json(load_checkpoint(trained_bert.checkpoint)["vocab"])
     assert "tokenizer_zlib" in header["subwords"] and stored.to_json() == plain.to_json()

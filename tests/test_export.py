@@ -41,7 +41,7 @@ def torch_model(trained: Trained):  # noqa: ANN201 - (BiLSTMTagger, LstmVocab)
 def test_header_describes_the_model(artifact, trained: Trained) -> None:  # noqa: ANN001
     header = artifact.header
     assert header["format_version"] == FORMAT_VERSION
-    assert artifact.kind == "lstm" and artifact.language == "uk"
+    assert artifact.arch == "lstm" and artifact.language == "uk"
     assert artifact.labels == LABELS
     checkpoint = load_checkpoint(trained.checkpoint)
     assert header["vocab"]["words"] == checkpoint["vocab"]["words"]
@@ -212,7 +212,7 @@ def test_newer_format_version(exported: Path, tmp_path: Path) -> None:
         load_artifact(path, device="cpu")
 
 
-@pytest.mark.parametrize("key", ["labels", "provenance", "output", "kind"])
+@pytest.mark.parametrize("key", ["labels", "provenance", "output", "arch"])
 def test_header_missing_a_required_key(exported: Path, tmp_path: Path, key: str) -> None:
     path = with_header(exported, tmp_path / "partial.onnx", lambda header: {k: v for k, v in header.items() if k != key})
     with pytest.raises(ArtifactError, match=f"lacks {key}"):
@@ -222,12 +222,12 @@ def test_header_missing_a_required_key(exported: Path, tmp_path: Path, key: str)
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda header: {**header, "kind": "crf-only"}, "unknown model kind 'crf-only'.*lstm"),
+        (lambda header: {**header, "arch": "crf-only"}, "unknown model arch 'crf-only'.*lstm"),
         (lambda header: {**header, "labels": header["labels"][:-2]},
          f"scores {len(LABELS)} labels but the header lists {len(LABELS) - 2}"),
         (lambda header: {**header, "output": "logits"}, "no output 'logits'"),
     ],
-    ids=["unknown kind", "labels do not match the output size", "output name not in the graph"],
+    ids=["unknown arch", "labels do not match the output size", "output name not in the graph"],
 )
 def test_inconsistent_header_is_refused(exported: Path, tmp_path: Path, edit, expected: str) -> None:  # noqa: ANN001
     path = with_header(exported, tmp_path / "edited.onnx", edit)

@@ -1,4 +1,4 @@
-"""The two written-down contracts: a model header or a checkpoint that lacks a key its kind needs
+"""The two written-down contracts: a model header or a checkpoint that lacks a key its arch needs
 fails where it is loaded, in one line that names the file and the key."""
 
 from __future__ import annotations
@@ -47,11 +47,18 @@ def one_line(err: pytest.ExceptionInfo[ArtifactError]) -> str:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
-def test_shipped_headers_hold_every_key_their_kind_requires(path: Path) -> None:
-    header = header_of(path)
-    assert check_header(header, path) is header
-    schema = {"lstm": LstmHeader, "bert": BertHeader}[str(header["kind"])]
+def test_shipped_headers_hold_every_key_their_arch_requires(path: Path) -> None:
+    header = check_header(header_of(path), path)
+    schema = {"lstm": LstmHeader, "bert": BertHeader}[str(header["arch"])]
     assert set(required_keys(schema)) <= set(header)
+
+
+def test_a_header_that_names_the_arch_kind_as_older_exports_did_loads_the_same(exported: Path, tmp_path: Path) -> None:
+    header = header_of(exported)
+    assert check_header(header, exported) is header and header["arch"] == "lstm"
+    legacy = {("kind" if k == "arch" else k): v for k, v in header.items()}
+    path = with_header(exported, tmp_path / "legacy.onnx", legacy)
+    assert load_artifact(path, device="cpu").header == header
 
 
 @pytest.mark.parametrize("key", required_keys(LstmHeader))
@@ -69,15 +76,15 @@ def test_a_bert_header_without_its_tokenizer_fails_at_load(exported_bert: Path, 
     path = with_header(exported_bert, tmp_path / "partial.onnx", header)
     with pytest.raises(ArtifactError) as err:
         load_artifact(path, device="cpu")
-    assert one_line(err) == f"{path}: tagger header lacks subwords (needed by kind 'bert'); re-export the model"
+    assert one_line(err) == f"{path}: tagger header lacks subwords (needed by arch 'bert'); re-export the model"
 
 
-def test_a_header_of_one_kind_with_the_other_kinds_keys_fails_at_load(exported: Path, tmp_path: Path) -> None:
+def test_a_header_of_one_arch_with_the_other_archs_keys_fails_at_load(exported: Path, tmp_path: Path) -> None:
     """A BiLSTM header relabelled as BERT has a vocabulary but no subword tokenizer."""
-    path = with_header(exported, tmp_path / "relabelled.onnx", {**header_of(exported), "kind": "bert"})
+    path = with_header(exported, tmp_path / "relabelled.onnx", {**header_of(exported), "arch": "bert"})
     with pytest.raises(ArtifactError) as err:
         load_artifact(path, device="cpu")
-    assert one_line(err) == f"{path}: tagger header lacks subwords (needed by kind 'bert'); re-export the model"
+    assert one_line(err) == f"{path}: tagger header lacks subwords (needed by arch 'bert'); re-export the model"
 
 
 def test_a_header_that_is_not_a_json_object_fails_at_load(exported: Path, tmp_path: Path) -> None:
@@ -91,7 +98,7 @@ def test_tag_shows_a_missing_header_key_as_one_error_line(exported: Path, tmp_pa
     header = {k: v for k, v in header_of(exported).items() if k != "vocab"}
     path = with_header(exported, tmp_path / "partial.onnx", header)
     result = CliRunner().invoke(cli, ["tag", "--model", str(path)], input="Київ\n")
-    expected = f"Error: {path}: tagger header lacks vocab (needed by kind 'lstm'); re-export the model"
+    expected = f"Error: {path}: tagger header lacks vocab (needed by arch 'lstm'); re-export the model"
     assert assert_clean_error(result) == expected
 
 

@@ -1,5 +1,5 @@
 """Checkpoints as plain data (primitives and tensors), loadable with `weights_only=True`: the schema,
-its keys per model kind, the writer and the checking reader.
+its keys per model arch, the writer and the checking reader.
 
 TypedDicts, not dataclasses: a checkpoint is the dict `torch.save` writes and
 `torch.load(weights_only=True)` gives back, so a TypedDict describes it with no conversion layer

@@ -8,9 +8,12 @@ from typing import Any, Callable
 
 import click
 
-from tagger.train.config import ARCHS, LANGS, PRECISIONS, TrainConfig
+from tagger.header import ARCHS
+from tagger.runtime import DEVICES
+from tagger.text import LANGS
+from tagger.train.config import PRECISIONS, TrainConfig
 
-CHOICES = {"arch": ARCHS, "lang": LANGS, "device": ("auto", "cpu", "cuda"), "precision": PRECISIONS}
+CHOICES = {"arch": ARCHS, "lang": LANGS, "device": DEVICES, "precision": PRECISIONS}
 TYPES: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
 
 

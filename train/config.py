@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-ARCHS = ("lstm", "bert")
-LANGS = ("uk", "en")
+from tagger.header import ARCHS
+from tagger.runtime import DEVICES
+from tagger.text import LANGS
+
 PRECISIONS = ("auto", "fp32", "bf16")
 # Options left unset take their architecture's default: a BiLSTM trains from scratch for many
 # epochs at a high rate; a pretrained encoder is fine-tuned briefly, gently, with weight decay.
@@ -25,7 +27,7 @@ def opt(default: Any, help: str) -> Any:
 class TrainConfig:
     """Every option of `tagger train`; CLI options map one-to-one onto these fields."""
 
-    arch: str = opt("lstm", "model family")
+    arch: str = opt("lstm", "model architecture")
     lang: str = opt("uk", "corpus: uk = ner-uk, en = WNUT-17")
     data: str | None = opt(None, "local corpus folder; None: $TAGGER_DATA, else the Hugging Face Hub")
     out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
@@ -72,8 +74,8 @@ class TrainConfig:
                 object.__setattr__(self, name, value)  # frozen: resolved once, stored resolved
         if self.lang not in LANGS:
             raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {self.lang!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         for name in ("epochs", "batch_size", "hidden", "layers", "word_dim", "char_filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")

@@ -122,7 +122,7 @@ def load(config: TrainConfig) -> Splits:
 
 
 def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -> Run:
-    """The seeded model family's recipe on this rank's device, and the checkpoint fields it will carry."""
+    """The seeded arch's recipe on this rank's device, and the checkpoint fields it will carry."""
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
     recipe = RECIPES[config.arch](config, splits.train, splits.labels, device)

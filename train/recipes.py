@@ -35,14 +35,14 @@ CRF_LR_SCALE = 100.0
 
 
 class Recipe(ABC):
-    """What the loop needs from a model family: its model, optimiser and schedule, an epoch's
+    """What the loop needs from a model arch: its model, optimiser and schedule, an epoch's
     batches and a batch's loss; the loop itself is the same for all."""
 
     step_per_batch: ClassVar[bool]  # the schedule advances every batch (warm-up/decay) or every epoch
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    checkpoint: dict[str, Any]  # family-specific checkpoint fields: vocab, encoder config, ...
+    checkpoint: dict[str, Any]  # arch-specific checkpoint fields: vocab, encoder config, ...
     summary: str  # one line for the console
 
     def __init__(self, labels: list[str], device: torch.device) -> None:
