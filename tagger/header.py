@@ -109,7 +109,7 @@ ARCHS = tuple(SCHEMAS)  # the model architectures, as `tagger train --arch` name
 
 
 def required_keys(schema: type[Any]) -> tuple[str, ...]:
-    """The keys a header schema requires, in its declared order."""
+    """The keys a TypedDict schema (a header's, or a checkpoint's) requires, in its declared order."""
     return tuple(key for key in schema.__annotations__ if key in schema.__required_keys__)
 
 

@@ -157,3 +157,15 @@ def test_export_names_a_missing_checkpoint_key(tmp_path: Path) -> None:
     expected = f"{path}: checkpoint lacks encoder_config (needed by arch 'bert')"
     with pytest.raises(ArtifactError, match="^" + re.escape(expected)):
         export_checkpoint(path, tmp_path / "out.onnx")
+
+
+def test_a_checkpoint_the_reader_would_refuse_is_never_written(tmp_path: Path) -> None:
+    from tagger.train.checkpoint import save_checkpoint
+
+    path = tmp_path / "model.pth"
+    incomplete = {k: v for k, v in checkpoint("bert").items() if k != "encoder_config"}
+    with pytest.raises(ArtifactError, match="lacks encoder_config"):
+        save_checkpoint(path, incomplete)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    save_checkpoint(path, checkpoint("bert"))  # type: ignore[arg-type]
+    assert load_checkpoint(path)["arch"] == "bert"

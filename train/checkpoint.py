@@ -16,6 +16,7 @@ import torch
 
 from tagger.atomic import atomic_path
 from tagger.errors import ArtifactError, TaggerError
+from tagger.header import required_keys
 
 FORMAT_VERSION = 1
 
@@ -66,16 +67,13 @@ SCHEMAS: dict[str, type[Any]] = {"lstm": LstmCheckpoint, "bert": BertCheckpoint}
 CONTEXT_REQUIRED = ("encoder_config",)  # a BiLSTM that reads a frozen encoder rebuilds it from these
 
 
-def required_keys(schema: type[Any]) -> tuple[str, ...]:
-    """The keys a checkpoint schema requires, in its declared order."""
-    return tuple(key for key in schema.__annotations__ if key in schema.__required_keys__)
-
-
 REQUIRED = (*required_keys(_Common), "arch")  # every arch: checked before the arch's own keys
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
+    """Write atomically: a temporary file in the same folder, then a rename. A checkpoint the reader
+    would refuse (a key its arch needs is missing) is never written."""
+    check_checkpoint(checkpoint, Path(path))
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a Python file: OSError says why
             torch.save(checkpoint, handle)
