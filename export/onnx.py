@@ -22,7 +22,7 @@ from tagger.errors import TaggerError
 from tagger.export.header import set_header
 from tagger.export.quantize import quantize_int8
 from tagger.header import FORMAT_VERSION, Header, Provenance, Quantization
-from tagger.features import CASES
+from tagger.features import CASES, LstmEncoder
 from tagger.predict import EmitFn, Tagger, tag_with
 from tagger.subwords import SubwordEncoder
 from tagger.train.checkpoint import BertCheckpoint, Checkpoint, LstmCheckpoint, load_checkpoint
@@ -83,6 +83,7 @@ class Exportable:
 def lstm_exportable(checkpoint: LstmCheckpoint) -> Exportable:
     """The BiLSTM-CRF: emissions per word; the CRF transitions travel in the header."""
     model, vocab = build_model(checkpoint)
+    encoder = LstmEncoder(vocab)  # one for the parity check's inputs and the torch scores
     stored = dict(checkpoint["vocab"])
     context = {}
     if vocab.context:
@@ -92,8 +93,8 @@ def lstm_exportable(checkpoint: LstmCheckpoint) -> Exportable:
     return Exportable(
         model=model, input_names=vocab.input_names,
         dynamic_axes={name: LSTM_AXES[name] for name in [*vocab.input_names, OUTPUT]},
-        encode=vocab.encode, valid=lambda inputs: inputs["word_ids"] != 0,
-        emit=lstm_torch_emitter(model, vocab), decoder=crf_decoder(model, list(checkpoint["labels"])),
+        encode=encoder.encode, valid=lambda inputs: inputs["word_ids"] != 0,
+        emit=lstm_torch_emitter(model, encoder), decoder=crf_decoder(model, list(checkpoint["labels"])),
         header={"vocab": stored, "casing": {"words": "lowercased, digits folded to 0", "case_ids": CASES},
                 "crf": crf_scores(model),
                 "max_length": None, **context},

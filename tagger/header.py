@@ -93,7 +93,7 @@ class LstmHeader(_Common, _CommonOptional, _LstmOptional):
     """The header of a BiLSTM(-CRF) model."""
 
     arch: Literal["lstm"]
-    vocab: dict[str, Any]  # tagger.features.LstmVocab.to_json() (with a context tokenizer compressed)
+    vocab: dict[str, Any]  # tagger.vocab.LstmVocab.to_json() (with a context tokenizer compressed)
 
 
 class BertHeader(_Common, _CommonOptional, _BertOptional):

@@ -12,10 +12,11 @@ from tagger.artifact import Artifact
 from tagger.batching import length_batches
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
-from tagger.features import LstmVocab
+from tagger.features import LstmEncoder
 from tagger.header import Header
 from tagger.scheme import tags_to_spans
 from tagger.subwords import SubwordEncoder
+from tagger.vocab import LstmVocab
 
 MAX_WORDS = 400  # BiLSTM: longer sentences are scored in consecutive pieces, never truncated
 BATCH_WORDS = 2048  # padded words per BiLSTM call and Viterbi batch (at 8,192 its peak RSS was 2.2x)
@@ -92,8 +93,8 @@ class LstmEmitter:
     """Word scores from a BiLSTM graph (ONNX, or torch while training); sentences over MAX_WORDS
     are scored in consecutive pieces. Each sentence is read alone, so `runs` change nothing."""
 
-    def __init__(self, vocab: LstmVocab, run: GraphRun) -> None:
-        self.vocab = vocab
+    def __init__(self, encoder: LstmEncoder, run: GraphRun) -> None:
+        self.encoder = encoder
         self.run = run
 
     def __call__(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[np.ndarray]:
@@ -103,7 +104,7 @@ class LstmEmitter:
         lengths = [min(MAX_WORDS, len(sentences[i]) - s) for i, s in pieces]
         for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):  # limits read now: tests shrink them
             words = [sentences[pieces[k][0]][pieces[k][1] : pieces[k][1] + MAX_WORDS] for k in batch]
-            emissions = self.run(self.vocab.encode(words))  # (batch, seq_len, num_labels)
+            emissions = self.run(self.encoder.encode(words))  # (batch, seq_len, num_labels)
             for b, k in enumerate(batch):
                 scores[k] = emissions[b, : lengths[k]]
         out: list[list[np.ndarray]] = [[] for _ in sentences]
@@ -135,7 +136,7 @@ def emitter_of(artifact: Artifact) -> LstmEmitter | BertEmitter:
     header = artifact.header
     run = OnnxRun(artifact.session, header["output"])
     if header["arch"] == "lstm":
-        return LstmEmitter(LstmVocab.from_json(header["vocab"]), run)
+        return LstmEmitter(LstmEncoder(LstmVocab.from_json(header["vocab"])), run)
     return BertEmitter(SubwordEncoder.from_json(header["subwords"]), run, len(header["labels"]))
 
 

@@ -208,10 +208,11 @@ def silence_tracer_warnings() -> None:
 
 def torch_tags(model, vocab, labels: list[str], words: list[list[str]]) -> list[list[str]]:  # noqa: ANN001
     """Tags of the torch BiLSTM, through the same emitter and decoder as ONNX inference."""
+    from tagger.features import LstmEncoder
     from tagger.predict import tag_with
     from tagger.train.scorers import crf_decoder, lstm_torch_emitter
 
-    return tag_with(lstm_torch_emitter(model, vocab), crf_decoder(model, labels), labels, words)
+    return tag_with(lstm_torch_emitter(model, LstmEncoder(vocab)), crf_decoder(model, labels), labels, words)
 
 
 # --- the tiny BERT -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from tagger import predict as predict_module
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError, TaggerError
+from tagger.features import LstmEncoder
 from tagger.header import FORMAT_VERSION, META_KEY
 from tagger.predict import Tagger
 from tagger.train.checkpoint import load_checkpoint
@@ -77,7 +78,7 @@ def test_onnx_tags_equal_torch_tags_and_gold(artifact, torch_model) -> None:  # 
 )
 def test_dynamic_axes_match_torch(artifact, torch_model, batch: list[list[str]]) -> None:  # noqa: ANN001
     model, vocab = torch_model
-    inputs = vocab.encode(batch)
+    inputs = LstmEncoder(vocab).encode(batch)
     (got,) = artifact.session.run([artifact.header["output"]], inputs)
     seq_len = max(len(s) for s in batch)
     assert got.shape == (len(batch), seq_len, len(LABELS))

@@ -14,13 +14,14 @@ import torch
 from conftest import LABELS, TAGS, WORDS, Trained, tiny_config, torch_tags, train_tiny
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError
-from tagger.features import LstmVocab
+from tagger.features import LstmEncoder
 from tagger.train.checkpoint import FORMAT_VERSION, REQUIRED, load_checkpoint, save_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.crf import CRF
 from tagger.train.lstm import BiLSTMTagger, reverse_padded
 from tagger.train.models import build_model
 from tagger.train.vocab import build_vocab
+from tagger.vocab import LstmVocab
 
 CPU = torch.device("cpu")
 
@@ -170,7 +171,7 @@ def random_model(layers: int = 2) -> tuple[BiLSTMTagger, LstmVocab]:
 
 def emissions_of(model: BiLSTMTagger, vocab: LstmVocab, sentences: list[list[str]]) -> torch.Tensor:
     """The model's emission scores of a padded batch."""
-    inputs = {k: torch.from_numpy(v) for k, v in vocab.encode(sentences).items()}
+    inputs = {k: torch.from_numpy(v) for k, v in LstmEncoder(vocab).encode(sentences).items()}
     with torch.no_grad():
         return model(**inputs)  # (batch, seq_len, num_labels)
 
@@ -204,7 +205,7 @@ def test_backward_direction_sees_the_words_after() -> None:
 
 def test_a_real_word_is_never_encoded_as_padding() -> None:
     vocab = build_vocab(WORDS, 1, 20)
-    word_ids = vocab.encode([["Тарас", "<pad>", "<PAD>", "<unk>"]])["word_ids"]
+    word_ids = LstmEncoder(vocab).encode([["Тарас", "<pad>", "<PAD>", "<unk>"]])["word_ids"]
     assert (word_ids != 0).all(), word_ids
 
 

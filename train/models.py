@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import overload
 
-from tagger.features import LstmVocab
 from tagger.subwords import SubwordEncoder
 from tagger.train.bert import BertTagger, encoder_from_config
 from tagger.train.checkpoint import BertCheckpoint, Checkpoint, LstmCheckpoint
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
 from tagger.train.lstm import BiLSTMTagger
+from tagger.vocab import LstmVocab
 
 
 @overload

@@ -18,7 +18,7 @@ from tagger.batching import length_batches
 from tagger.conll import Sentence
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
-from tagger.features import CONTEXT_INPUTS, LstmVocab
+from tagger.features import LstmEncoder
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn
 from tagger.subwords import Window, join_runs
 from tagger.train.bert import BertTagger, encoder_config_json, pretrained
@@ -28,6 +28,7 @@ from tagger.train.lstm import BiLSTMTagger
 from tagger.train.pieces import build_piece_features
 from tagger.train.scorers import bert_torch_emitter, crf_decoder, lstm_torch_emitter
 from tagger.train.vocab import build_vocab
+from tagger.vocab import CONTEXT_INPUTS, LstmVocab
 
 # BERT's CRF starts from zero transitions; at the encoder's fine-tuning rate (8e-5) AdamW would move
 # them by at most ~0.1 over a run, too little to matter, so they learn at a rate this much higher.
@@ -92,7 +93,7 @@ def length_grouped(items: Sequence[Any], lengths: Sequence[int], batch_size: int
 
 # --- BiLSTM-CRF ---------------------------------------------------------------------------------
 
-def context_features(model: BiLSTMTagger, vocab: LstmVocab, sentences: Sequence[Sentence],
+def context_features(model: BiLSTMTagger, encoder: LstmEncoder, sentences: Sequence[Sentence],
                      device: torch.device) -> list[torch.Tensor]:
     """Each sentence's frozen-encoder features (words, layers, hidden), fp16 on the CPU.
 
@@ -103,7 +104,7 @@ def context_features(model: BiLSTMTagger, vocab: LstmVocab, sentences: Sequence[
     out: list[torch.Tensor] = [torch.empty(0)] * len(sentences)
     with torch.no_grad():
         for batch in length_batches(lengths, MAX_BATCH, BATCH_WORDS):
-            inputs = vocab.encode([sentences[k].words for k in batch])
+            inputs = encoder.encode([sentences[k].words for k in batch])
             states = model.context(*(torch.from_numpy(inputs[k]).to(device) for k in CONTEXT_INPUTS))
             for b, k in enumerate(batch):
                 out[k] = states[b, : lengths[k]].half().cpu()
@@ -126,10 +127,11 @@ class LstmRecipe(Recipe):
         if table is not None:
             model.piece_table.copy_(table)
         self.model = model.to(device)
+        self.encoder = LstmEncoder(self.vocab)  # built once: validation reuses it every epoch
         # The encoder never changes in training: its features are computed once, and the batches
         # read them, with no encoder windows of their own.
-        self.states = context_features(model, self.vocab, train_set, device) if context is not None else None
-        self.batch_vocab = replace(self.vocab, context=None) if context is not None else self.vocab
+        self.states = context_features(model, self.encoder, train_set, device) if context is not None else None
+        self.batch_encoder = LstmEncoder(replace(self.vocab, context=None)) if context is not None else self.encoder
         trainable = [p for p in model.parameters() if p.requires_grad]  # not the frozen encoder
         self.optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda epoch: config.lr_decay**epoch)
@@ -147,7 +149,7 @@ class LstmRecipe(Recipe):
 
     def loss(self, batch: list[int]) -> torch.Tensor:
         sentences = [self.train_set[k] for k in batch]
-        encoded = self.batch_vocab.encode([s.words for s in sentences])
+        encoded = self.batch_encoder.encode([s.words for s in sentences])
         inputs = {k: torch.from_numpy(v).to(self.device) for k, v in encoded.items()}
         seq_len = inputs["word_ids"].shape[1]
         if self.states is not None:  # the precomputed features, padded like the words
@@ -164,7 +166,7 @@ class LstmRecipe(Recipe):
         return len(batch)  # the CRF's likelihood is a mean over sentences
 
     def emitter(self) -> EmitFn:
-        return lstm_torch_emitter(self.model, self.vocab, self.device)  # type: ignore[arg-type]
+        return lstm_torch_emitter(self.model, self.encoder, self.device)  # type: ignore[arg-type]
 
 
 def lstm_parts(config: TrainConfig,

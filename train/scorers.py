@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from tagger.decode import Decoder
-from tagger.features import LstmVocab
+from tagger.features import LstmEncoder
 from tagger.predict import BertEmitter, LstmEmitter
 from tagger.subwords import SubwordEncoder
 from tagger.train.bert import BertTagger
@@ -50,9 +50,9 @@ class TorchRun:
         return torch_run(self.model, inputs, self.device)
 
 
-def lstm_torch_emitter(model: BiLSTMTagger, vocab: LstmVocab, device: torch.device = CPU) -> LstmEmitter:
+def lstm_torch_emitter(model: BiLSTMTagger, encoder: LstmEncoder, device: torch.device = CPU) -> LstmEmitter:
     """Word scores by the torch BiLSTM, pieced as ONNX inference pieces them."""
-    return LstmEmitter(vocab, TorchRun(model, device))
+    return LstmEmitter(encoder, TorchRun(model, device))
 
 
 def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int,

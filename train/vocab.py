@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from tagger.features import SPECIALS, LstmVocab, clip_chars, normalize_word
+from tagger.vocab import SPECIALS, LstmVocab, clip_chars, normalize_word
 
 
 def build_vocab(sentences: Iterable[Sequence[str]], min_word_freq: int, max_word_chars: int) -> LstmVocab:
