@@ -60,12 +60,12 @@ class TagActor:
         import numpy as np
 
         from tagger.annotate import annotate
-        from tagger.sharded import read_documents
+        from tagger.sharded import file_documents
 
         rows: list[tuple[int, str, int, int, bool, str]] = []  # shard, record, words, entities, end, error
         for shard, path in zip(batch["shard"], batch["path"]):
             try:
-                documents = annotate(read_documents(str(path), self.errors), self.nlp.model, self.nlp.lang)
+                documents = annotate(file_documents(str(path), self.errors), self.nlp.model, self.nlp.lang)
                 rows += [(int(shard), *document, False, "") for document in per_document(documents)]
                 rows.append((int(shard), "", 0, 0, True, ""))
             except TaggerError as err:

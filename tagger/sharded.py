@@ -104,7 +104,7 @@ def open_input(path: str) -> BinaryIO:
         return io.BytesIO(stream.read())
 
 
-def read_documents(path: str, errors: str = "strict") -> Iterator[Document]:
+def file_documents(path: str, errors: str = "strict") -> Iterator[Document]:
     """The documents of one input file, as the local engine and every Ray worker see them."""
     suffix = os.path.splitext(path)[1]
     if suffix == ".parquet":
@@ -233,7 +233,7 @@ def tag_to_folder(nlp: Any, inputs: Sequence[str], out: str, errors: str = "stri
         if shard_exists(target):
             summary.skipped.append(target)
             continue
-        events = summary.counted(annotate(read_documents(path, errors), nlp.model, nlp.lang))
+        events = summary.counted(annotate(file_documents(path, errors), nlp.model, nlp.lang))
         write_shard(target, jsonl_lines(events))
         summary.written.append(target)
     return summary

@@ -22,7 +22,7 @@ OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on e
 # Padded pieces per encoder call: small calls stay in cache and keep attention tensors small (at 16,384
 # a uk default run peaked at 2.6 GB); entities do not depend on it (portable INT8, tests/test_portable.py).
 BATCH_PIECES = 1_024
-MAX_BATCH = 128  # windows per encoder call
+MAX_WINDOWS = 128  # windows per encoder call
 CACHE_WORDS = 200_000  # words whose pieces are remembered (bounded: input can be endless)
 
 # (input_ids, attention_mask), both (batch, pieces) int64 -> scores (batch, pieces, num_labels)
@@ -218,7 +218,7 @@ class SubwordEncoder:
         windows, pieces = self.windows(sentences)
         out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in sentences]
         sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
-        for batch in length_batches(sizes, MAX_BATCH, BATCH_PIECES):  # by length: little padding
+        for batch in length_batches(sizes, MAX_WINDOWS, BATCH_PIECES):  # by length: little padding
             self._score([windows[k] for k in batch], pieces, run, out)
         return out
 

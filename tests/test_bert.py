@@ -189,7 +189,7 @@ def test_batched_equals_one_by_one(bert_tagger: Tagger, monkeypatch: pytest.Monk
     assert [len(t) for t in one_by_one] == [len(s) for s in sentences]
     assert bert_tagger.tag(sentences) == one_by_one
     monkeypatch.setattr(subwords_module, "BATCH_PIECES", 40)  # many small encoder calls keep order
-    monkeypatch.setattr(subwords_module, "MAX_BATCH", 2)
+    monkeypatch.setattr(subwords_module, "MAX_WINDOWS", 2)
     assert bert_tagger.tag(sentences) == one_by_one
     assert bert_tagger.tag([]) == [] and bert_tagger.tag([[]]) == [[]]
 

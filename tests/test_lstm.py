@@ -15,7 +15,7 @@ from conftest import LABELS, TAGS, WORDS, Trained, tiny_config, torch_tags, trai
 from tagger.conll import Sentence
 from tagger.errors import ArtifactError
 from tagger.features import LstmEncoder
-from tagger.train.checkpoint import FORMAT_VERSION, REQUIRED, load_checkpoint, save_checkpoint
+from tagger.train.checkpoint import CHECKPOINT_REQUIRED, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.crf import CRF
 from tagger.train.lstm import BiLSTMTagger, reverse_padded
@@ -214,8 +214,8 @@ def test_a_real_word_is_never_encoded_as_padding() -> None:
 
 def test_trained_checkpoint_is_plain_data(trained: Trained) -> None:
     checkpoint = torch.load(trained.checkpoint, map_location="cpu", weights_only=True)
-    assert set(REQUIRED) <= set(checkpoint)
-    assert checkpoint["format_version"] == FORMAT_VERSION
+    assert set(CHECKPOINT_REQUIRED) <= set(checkpoint)
+    assert checkpoint["format_version"] == CHECKPOINT_VERSION
     assert checkpoint["labels"] == LABELS
     assert checkpoint["config"] == trained.config.to_dict()
     assert all(isinstance(v, torch.Tensor) for v in checkpoint["state_dict"].values())
@@ -228,7 +228,7 @@ def test_checkpoint_round_trip_rebuilds_an_identical_model(tmp_path: Path) -> No
                          dropout=0.0, word_dropout=0.0)
     path = tmp_path / "model.pth"
     save_checkpoint(path, {
-        "format_version": FORMAT_VERSION, "arch": "lstm", "config": config.to_dict(), "labels": LABELS,
+        "format_version": CHECKPOINT_VERSION, "arch": "lstm", "config": config.to_dict(), "labels": LABELS,
         "vocab": vocab.to_json(), "state_dict": {k: v.clone() for k, v in model.state_dict().items()},
     })
     assert [p.name for p in tmp_path.iterdir()] == ["model.pth"]  # no temporary file left
@@ -258,7 +258,7 @@ class Innocent:
 
 def plain_checkpoint(extra: object) -> dict[str, object]:
     """A checkpoint that is valid but for one smuggled object."""
-    return {"format_version": FORMAT_VERSION, "arch": "lstm", "config": {}, "labels": LABELS,
+    return {"format_version": CHECKPOINT_VERSION, "arch": "lstm", "config": {}, "labels": LABELS,
             "vocab": {}, "state_dict": {"w": torch.zeros(2)}, "extra": extra}
 
 

