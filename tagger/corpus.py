@@ -47,6 +47,16 @@ CORPORA: dict[str, Corpus] = {
         "CC BY 4.0 (WNUT-17, Derczynski et al. 2017)",
     ),
 }
+_NER_UK_2_TYPES = ("ORG", "PERS", "LOC", "MON", "PCT", "DATE", "TIME", "PERIOD", "JOB", "DOC", "QUANT", "ART", "MISC")
+# Further corpora a run may name (`--data`, `--extra-train`): known by their folder or Hub name.
+FURTHER = (
+    Corpus("uk", "Goader/ner-uk-2.0", "ner-uk-2.0", ("O", *(f"{p}-{t}" for t in _NER_UK_2_TYPES for p in "BI")),
+           "CC BY-NC-SA 4.0 (lang-uk ner-uk 2.0: non-commercial use, share alike, credit lang-uk)"),
+    # ner-uk 2.0's DEV documents projected onto ner-uk's four types: a local derivation, not on the Hub.
+    Corpus("uk", "", "ner-uk-2.0-4types", CORPORA["uk"].labels,
+           "CC BY-NC-SA 4.0 (lang-uk ner-uk 2.0, projected to 4 types: non-commercial use, share alike, credit lang-uk)"),
+)
+KNOWN = {c.folder: c for c in (*CORPORA.values(), *FURTHER)}
 
 
 def corpus_of(lang: str) -> Corpus:
@@ -55,6 +65,13 @@ def corpus_of(lang: str) -> Corpus:
         return CORPORA[lang]
     except KeyError:
         raise TaggerError(f"unknown language {lang!r}; choose one of: {', '.join(CORPORA)}") from None
+
+
+def corpus_at(folder: Path | None, lang: str) -> Corpus:
+    """The corpus a local folder holds, known by the folder's name; else (any other folder, or the
+    Hub) `lang`'s corpus."""
+    known = KNOWN.get(folder.name) if folder is not None else None
+    return known if known is not None and known.lang == lang else corpus_of(lang)
 
 
 def local_folder(lang: str, data: str | Path | None = None) -> Path | None:
@@ -153,15 +170,16 @@ def check_hub(name: str, hint: str) -> None:
 
 def hub_split(lang: str, split: str) -> list[Sentence]:
     """One split from the Hub (needs the `datasets` package and a network)."""
-    return hub_corpus(lang, (split,))[1][split]
+    return hub_corpus(corpus_of(lang), (split,))[1][split]
 
 
-def hub_corpus(lang: str, splits: Sequence[str] = SPLITS) -> tuple[list[str], dict[str, list[Sentence]]]:
-    """The label names and the given splits of `lang`'s corpus from the Hugging Face Hub, as sentences.
+def hub_corpus(corpus: Corpus, splits: Sequence[str] = SPLITS) -> tuple[list[str], dict[str, list[Sentence]]]:
+    """The label names and the given splits of a corpus from the Hugging Face Hub, as sentences.
 
     The one place a `datasets.DatasetDict` is read: everything past it works on sentences.
     """
-    corpus = corpus_of(lang)
+    if not corpus.hub_name:
+        raise TaggerError(f"{corpus.folder} has no Hugging Face Hub copy; point at its local folder")
     hint = (
         f"point at a local copy with --data DIR or ${DATA_ENV}=DIR (a folder with train.conll,"
         " validation.conll, test.conll, labels.txt)"

@@ -109,7 +109,9 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         ("model", f"{facts['arch']}{' + CRF' if facts['crf'] else ''}, {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB"),
         ("labels", ", ".join(facts["labels"])),
         ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
-                       + ("" if data["validation_held_out"] is not False else "; validation was trained on")),
+                       + ("" if data["validation_held_out"] is not False else "; validation was trained on")
+                       + "".join(f"; + {c['corpus']} train ({c['sentences']:,} sentences)"
+                                 for c in (data.get("corpora") or [])[1:])),
         ("license", str(facts["license"])),
         ("test F1 (this file)", f1(scores["test_f1_file"])
          + (f" on {where.get('cpu')} ({', '.join(where.get('flags', []))}), onnxruntime {where.get('onnxruntime')}" if where else "")),

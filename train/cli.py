@@ -21,13 +21,14 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add one `--field-name` option per TrainConfig field, with its default and help."""
     for f in reversed(fields(TrainConfig)):
         default = None if f.default is MISSING else f.default
-        kind: Any = click.Choice(CHOICES[f.name]) if f.name in CHOICES else TYPES[str(f.type)]
+        many = str(f.type).startswith("tuple[")  # a repeatable option: --extra-train A --extra-train B
+        kind: Any = click.Choice(CHOICES[f.name]) if f.name in CHOICES else (str if many else TYPES[str(f.type)])
         if f.name == "data":
             kind = click.Path(exists=True, file_okay=False)
         flag = kind is bool  # a bool field is an on/off switch: --train-on-validation
         command = click.option(
-            f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default, is_flag=flag,
-            show_default=default is not None and not flag, help=f.metadata.get("help"),
+            f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default, is_flag=flag, multiple=many,
+            show_default=default not in (None, ()) and not flag, help=f.metadata.get("help"),
         )(command)
     return command
 

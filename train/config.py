@@ -30,6 +30,7 @@ class TrainConfig:
     arch: str = opt("lstm", "model architecture")
     lang: str = opt("uk", "corpus: uk = ner-uk, en = WNUT-17")
     data: str | None = opt(None, "local corpus folder; None: $TAGGER_DATA, else the Hugging Face Hub")
+    extra_train: tuple[str, ...] = opt((), "a further corpus (folder, or Hub name) whose train split is added to --data's; repeatable. Validation (selection) and test stay --data's; its labels must be --data's, and a document of --data's validation or test split is refused")
     out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
     seed: int = opt(13, "seeds python, numpy and torch")
     device: str = opt("auto", "auto (CUDA if available) | cpu | cuda")
@@ -67,6 +68,7 @@ class TrainConfig:
     train_on_validation: bool = opt(False, "also train on the validation split, for exactly --epochs epochs, and keep the last epoch (no early stopping: validation is then seen, not held out); for a final model once the epochs were chosen on a held-out run")
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_train", tuple(self.extra_train))  # a list, from JSON or a checkpoint
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
         for name, value in ARCH_DEFAULTS[self.arch].items():

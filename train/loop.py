@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tagger.atomic import write_text_atomic
 from tagger.conll import Sentence
-from tagger.corpus import corpus_of, local_folder
+from tagger.corpus import corpus_at, local_folder
 from tagger.errors import TaggerError
 from tagger.metrics import EvalReport, score
 from tagger.predict import tag_with
@@ -104,7 +104,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
             return TrainResult(run.path, history.best_epoch, history.best_f1, None, history.interrupted)
         if history.losses:
             plot_curves(run.path.with_name(f"best_{config.arch}_curves.png"), history.losses, history.val_f1s,
-                        f"{config.arch} on {corpus_of(config.lang).hub_name}")
+                        f"{config.arch} on {' + '.join(c['corpus'] for c in run.splits.corpora)}")
         if history.interrupted or not history.best_epoch:
             return TrainResult(run.path, history.best_epoch, history.best_f1, None, True)
         return finish(run, history)
@@ -112,7 +112,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
 
 def load(config: TrainConfig) -> Splits:
     """The corpus's splits as the config asks for them (a prefix of train, validation added)."""
-    splits = load_splits(config.lang, config.data)
+    splits = load_splits(config.lang, config.data, config.extra_train)
     if not splits.train or not splits.validation:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
     train_set = splits.train[: config.max_train_sentences or None]
@@ -127,24 +127,27 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -
     device = device_of(config.device, ranks)
     recipe = RECIPES[config.arch](config, splits.train, splits.labels, device)
     recipe.forward = ranks.wrap(recipe.model, device) if ranks.world > 1 else None
-    folder, corpus = local_folder(config.lang, config.data), corpus_of(config.lang)
+    folder = local_folder(config.lang, config.data)
+    corpus = corpus_at(folder, config.lang)
+    licenses = list(dict.fromkeys(c["license"] for c in splits.corpora))
     base: dict[str, Any] = {
         "format_version": CHECKPOINT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
         **recipe.checkpoint,
         "examples": parity_examples(splits.validation),
         "data": {
-            "corpus": corpus.hub_name,
+            "corpus": corpus.hub_name or corpus.folder,
             "source": str(folder) if folder else f"hf:{corpus.hub_name}",
-            "license": corpus.license,
+            "license": " AND ".join(licenses),
             "sentences": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
             "validation_held_out": not config.train_on_validation,
+            "training_corpora": splits.corpora,
         },
         "git_sha": git_sha(),
         "torch_version": str(torch.__version__),
     }
     trained = sum(p.numel() for p in recipe.model.parameters() if p.requires_grad)
     console.print(
-        f"[bold]train[/] {config.arch} on {corpus.hub_name} ({len(splits.train)} train /"
+        f"[bold]train[/] {config.arch} on {' + '.join(c['corpus'] for c in splits.corpora)} ({len(splits.train)} train /"
         f" {len(splits.validation)} validation sentences"
         f"{', validation included in train' if config.train_on_validation else ''}), {recipe.summary},"
         f" {trained:,} trained parameters, device {device}" + (f", {ranks.world} processes" if ranks.world > 1 else "")

@@ -1,0 +1,104 @@
+"""Training on several corpora: `--extra-train` adds train splits, checked and recorded."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from conftest import SHARED, assert_clean_error, quiet_export, tiny_config, train_tiny, write_corpus  # noqa: E402
+from tagger.artifact import load_artifact  # noqa: E402
+from tagger.cli import cli  # noqa: E402
+from tagger.errors import TaggerError  # noqa: E402
+from tagger.render import info_table  # noqa: E402
+from tagger.train.data import load_splits  # noqa: E402
+
+# Two more sentences in the same scheme, none of them in the main corpus.
+MORE = "Олена\tB-PERS\nПчілка\tI-PERS\nжила\tO\nв\tO\nКиєві\tB-LOC\n.\tO\n\nУкрзалізниця\tB-ORG\nпрацює\tO\n.\tO\n"
+DOCUMENTS = "split\tdocument\tsentences\ttokens\n"
+
+
+def documents(folder: Path, rows: list[tuple[str, str, int, int]]) -> None:
+    """A documents.tsv: (split, document, sentences, tokens) per document."""
+    (folder / "documents.tsv").write_text(DOCUMENTS + "".join("\t".join(map(str, r)) + "\n" for r in rows),
+                                          encoding="utf-8")
+
+
+def test_extra_corpora_add_their_train_split_and_are_recorded_in_checkpoint_and_header(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    extra = write_corpus(tmp_path / "ner-uk-2.0-4types", MORE)  # a known corpus, by its folder name
+    run = train_tiny(tiny_config(main, tmp_path / "out", epochs=3, extra_train=(str(extra),)), tmp_path / "out")
+    assert "ner-uk-2.0-4types" in run.log and "(5 train / 3 validation sentences" in run.log
+    data = load_artifact(quiet_export(run.checkpoint, tmp_path / "m.onnx").path, "cpu").header["provenance"]["data"]
+    assert [(c["corpus"], c["sentences"], c["source"]) for c in data["training_corpora"]] == [
+        ("benjamin/ner-uk", 3, str(main)), ("ner-uk-2.0-4types", 2, str(extra))]
+    assert data["sentences"] == {"train": 5, "validation": 3, "test": 3}
+    assert data["license"].startswith("CC BY-NC-SA 4.0 (lang-uk ner-uk:") and " AND CC BY-NC-SA 4.0 (lang-uk ner-uk 2.0" \
+        in data["license"]
+    facts = json.loads(CliRunner().invoke(cli, ["info", str(tmp_path / "m.onnx"), "--json"]).output)
+    assert facts["training_data"]["corpora"] == data["training_corpora"]
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(info_table(facts))
+    assert "+ ner-uk-2.0-4types train (2 sentences)" in console.file.getvalue()
+
+
+def test_validation_and_test_stay_the_main_corpus(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    extra = write_corpus(tmp_path / "extra", MORE)
+    splits = load_splits("uk", main, [str(extra)])
+    assert len(splits.train) == 5 and splits.validation == load_splits("uk", main).validation
+    assert splits.test == load_splits("uk", main).test
+
+
+def test_an_extra_corpus_in_another_label_scheme_is_refused(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    extra = write_corpus(tmp_path / "thirteen", "1\tO\nберезня\tB-DATE\n", ["O", "B-DATE", "I-DATE"])
+    result = CliRunner().invoke(cli, ["train", "--data", str(main), "--extra-train", str(extra), "--out",
+                                      str(tmp_path / "out"), "--epochs", "1"])
+    error = assert_clean_error(result)
+    assert f"--extra-train {extra}: its tags B-DATE are not in {main}'s label set" in error
+
+
+def test_an_extra_corpus_that_holds_a_scored_document_is_refused(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    documents(main, [(split, f"{split}-doc", 3, 29) for split in ("train", "validation", "test")])
+    extra = write_corpus(tmp_path / "extra", MORE)
+    documents(extra, [("train", "news-1", 1, 6), ("train", "test-doc", 1, 3)])
+    with pytest.raises(TaggerError, match=r"holds 1 document\(s\) of .*validation or test split \(test-doc, ...\)"):
+        load_splits("uk", main, [str(extra)])
+    documents(extra, [("train", "news-1", 1, 6), ("train", "train-doc", 1, 3)])  # main's train: allowed
+    assert len(load_splits("uk", main, [str(extra)]).train) == 5
+
+
+def test_an_extra_corpus_that_is_neither_a_folder_nor_a_known_hub_name_is_refused(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    with pytest.raises(TaggerError, match="neither a corpus folder .* nor a known Hub corpus .*Goader/ner-uk-2.0"):
+        load_splits("uk", main, [str(tmp_path / "nowhere")])
+
+
+def test_the_real_ner_uk_2_dev_documents_join_ner_uk_without_touching_its_scored_splits() -> None:
+    """The shared data: ner-uk-2.0-4types adds 11,241 training sentences to ner-uk's; the 13-type
+    ner-uk-2.0 cannot join a 4-type model."""
+    main, extra, thirteen = SHARED / "ner-uk", SHARED / "ner-uk-2.0-4types", SHARED / "ner-uk-2.0"
+    if not all((f / "train.conll").is_file() for f in (main, extra, thirteen)):
+        pytest.skip(f"the ner-uk corpora are not under {SHARED}")
+    alone = load_splits("uk", main)
+    both = load_splits("uk", main, [str(extra)])
+    assert len(both.train) == len(alone.train) + 11_241 and both.test == alone.test
+    assert [c["corpus"] for c in both.corpora] == ["benjamin/ner-uk", "ner-uk-2.0-4types"]
+    with pytest.raises(TaggerError, match="its tags B-ART, B-DATE, B-DOC"):
+        load_splits("uk", main, [str(thirteen)])
+
+
+def test_a_config_from_json_takes_the_extra_corpora_as_a_list(tmp_path: Path) -> None:
+    from tagger.train.config import TrainConfig
+
+    config = tiny_config(tmp_path, tmp_path, extra_train=["a", "b"])
+    assert config.extra_train == ("a", "b") and TrainConfig.from_dict(config.to_dict()) == config
