@@ -14,11 +14,15 @@ stored as before (INT8 plus one float scale per output channel) and widened by a
 that ONNX Runtime folds into a float32 constant when the session starts. No integer product is
 left, so no kernel can saturate, and every row of a float MatMul is computed alone. The file
 stays INT8-sized; what is given up is the integer kernels' speed (measured in docs/).
+
+A BERT graph fused by ONNX Runtime (export/fusion.py) is not quantised by `quantize_dynamic` at all
+(it cannot type the fused ops' outputs, and would write QAttention, an integer product):
+`int8_weights` stores its weights INT8 in that same Cast+Mul form directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -27,6 +31,10 @@ import numpy as np
 INTEGER_PRODUCTS = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1,
                     "DynamicQuantizeLSTM": 1, "QLinearMatMul": 3, "QLinearConv": 3, "ConvInteger": 1,
                     "QAttention": 1, "QGemm": 3}  # op -> index of its weight input
+# Where each op reads its weights: op -> (input indices, axis along which one scale per channel is kept).
+# A matrix product's weight is (in, out): a scale per output column; a lookup table: a scale per row.
+WEIGHT_INPUTS = {"MatMul": ((1,), 1), "Attention": ((1,), 1), "EmbedLayerNormalization": ((2, 3, 4), 0),
+                 "Gather": ((0,), 0)}
 # A u8 activation (<= 255) times s8 weights in [-64, 63]: a pair of products sums to at most
 # 2 x 255 x 64 = 32,640 in magnitude, inside int16, so vpmaddubsw cannot saturate.
 PORTABLE_S8 = (-64, 63)
@@ -51,6 +59,44 @@ def _widen(model: Any, quantized: np.ndarray, scale: np.ndarray, name: str) -> t
         helper.make_node("Cast", [f"{name}_int8"], [f"{name}_wide"], to=onnx.TensorProto.FLOAT, name=f"{name}_cast"),
         helper.make_node("Mul", [f"{name}_wide", f"{name}_scale"], [name], name=f"{name}_mul"),
     ], name
+
+
+def int8_weights(model: Any, op_types: Collection[str]) -> list[str]:
+    """Store every float32 matrix that `op_types` read as weights as symmetric INT8 per channel behind a Cast+Mul.
+
+    In place on an onnx.ModelProto; see WEIGHT_INPUTS for which inputs and which channels.
+    ONNX Runtime folds each Cast+Mul into a float32 constant when the session starts, so the
+    fused kernels see constants as before (Attention pre-packs its weights).
+
+    Returns:
+        the names of the weights stored INT8
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {init.name: init for init in model.graph.initializer}
+    axes: dict[str, int] = {}  # weight name -> its channel axis
+    for node in model.graph.node:
+        if node.op_type not in op_types or node.op_type not in WEIGHT_INPUTS:
+            continue
+        indices, axis = WEIGHT_INPUTS[node.op_type]
+        for index in indices:
+            name = node.input[index] if len(node.input) > index else ""
+            init = inits.get(name)
+            if init is not None and init.data_type == onnx.TensorProto.FLOAT and len(init.dims) == 2:
+                axes.setdefault(name, axis)
+    widenings = []
+    for name, axis in axes.items():
+        value = numpy_helper.to_array(inits[name])
+        absmax = np.abs(value).max(axis=1 - axis, keepdims=True)  # (1, out) or (rows, 1)
+        scale = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
+        model.graph.initializer.remove(inits[name])
+        nodes, _ = _widen(model, np.clip(np.round(value / scale), -127, 127), scale, name)
+        widenings += nodes
+    nodes = widenings + list(model.graph.node)  # a widening reads initializers only: first is a valid place
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return list(axes)
 
 
 def float_compute(model: Any) -> int:

@@ -14,7 +14,7 @@ from tagger.corpus import load_split
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.header import set_header
-from tagger.export.portable import float_compute, saturation_risks
+from tagger.export.portable import float_compute, int8_weights, saturation_risks
 from tagger.header import BertHeader, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
@@ -34,6 +34,16 @@ MODES = {  # --quantize choice -> (ops whose weights become INT8, what the heade
     "int8-fp16": (["Gather", "LSTM"], f"INT8 weights (Gather, LSTM), per channel, {PORTABLE};"
                   " MatMul weights stored float16 and computed in float32"),
 }
+# A BERT graph fused by ONNX Runtime (export/fusion.py): its weights are stored INT8 directly
+# (export/portable.py: int8_weights), in the same Cast+Mul form; quantize_dynamic is not used.
+FUSED_MODES = {
+    "int8": (["MatMul", "Attention", "EmbedLayerNormalization"],
+             "INT8 weights (MatMul, Attention's packed QKV, EmbedLayerNormalization's tables), symmetric per channel,"
+             f" {PORTABLE}; fused BERT graph; no activation is quantised, so no activation is smoothed"),
+    "int8-fp16": (["EmbedLayerNormalization"],
+                  f"INT8 embedding tables, per row, {PORTABLE}; MatMul and Attention weights stored float16 and"
+                  " computed in float32; fused BERT graph"),
+}
 FP16_MIN_VALUES = 65_536  # smaller matrices are not worth a Cast node
 # SmoothQuant (Xiao et al., 2023) on BERT's feed-forward output projection: its input (the GELU
 # output) has a few channels up to 40x the median, and dynamic INT8 quantised the activation per
@@ -42,7 +52,7 @@ FP16_MIN_VALUES = 65_536  # smaller matrices are not worth a Cast node
 # which are quantised per channel. Alpha (how much moves) was picked on one uk model's validation F1
 # among 0.5, 0.7, 0.85 (0.8187, 0.8207, 0.8223; unsmoothed 0.8151). Since activations are no longer
 # quantised (PORTABLE), export does not smooth: it would only coarsen the weights' steps. The
-# step stays for scripts/smoothing.py, which measures it.
+# step stays for scripts/smoothing.py, which measures it on unfused graphs; a fused graph is never smoothed.
 SMOOTH_ALPHA = 0.85
 CALIBRATION_SENTENCES = 500  # validation sentences whose activations set each channel's range
 
@@ -66,7 +76,7 @@ def widened_graph(path: Path) -> Any:
 
 
 def matrices_to_float16(model: Any) -> int:
-    """Store the graph's large float32 MatMul weights as float16, each behind a Cast back to float32.
+    """Store the large float32 MatMul (and fused Attention) weights as float16, each behind a Cast to float32.
 
     ONNX Runtime folds the Casts when the session starts, so inference runs in float32 as before.
 
@@ -78,7 +88,8 @@ def matrices_to_float16(model: Any) -> int:
     from onnx import helper, numpy_helper
 
     initializers = {init.name: init for init in model.graph.initializer}
-    weights = {node.input[1] for node in model.graph.node if node.op_type == "MatMul" and node.input[1] in initializers}
+    weights = {node.input[1] for node in model.graph.node
+               if node.op_type in ("MatMul", "Attention") and node.input[1] in initializers}
     casts = []
     for name in sorted(weights):
         init = initializers[name]
@@ -174,28 +185,47 @@ def write_quantized(path: Path, out: Path, mode: str, header: Header,
                     calibration: Sequence[Sequence[str]] = (), alpha: float = SMOOTH_ALPHA) -> str:
     """Write the graph at `path` quantised by `mode` (a MODES key) to `out`, without a header.
 
-    With calibration sentences, a BERT graph's FFN inputs are smoothed first (see SMOOTH_ALPHA).
+    A BERT graph fused by export/fusion.py gets its weights stored INT8 directly (FUSED_MODES);
+    any other goes through `dynamic_int8`. With calibration sentences, an unfused BERT graph's FFN
+    inputs are smoothed first (see SMOOTH_ALPHA).
 
     Returns:
         the method, as the header states it
+    """
+    import onnx
+
+    graph = widened_graph(path)
+    if any(node.op_type == "Attention" for node in graph.graph.node):
+        op_types, method = FUSED_MODES[mode]
+        int8_weights(graph, op_types)
+    else:
+        graph, method = dynamic_int8(graph, out, mode, header, calibration, alpha)
+    if mode == "int8-fp16":
+        matrices_to_float16(graph)
+    check_portable(graph, out)
+    onnx.save(graph, str(out))
+    return method
+
+
+def dynamic_int8(graph: Any, out: Path, mode: str, header: Header, calibration: Sequence[Sequence[str]],
+                 alpha: float) -> tuple[Any, str]:
+    """`graph` through ONNX Runtime's dynamic quantiser (via `out`), its integer products made float.
+
+    Returns:
+        the quantised graph (an onnx.ModelProto) and the method, as the header states it
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice on every call
     op_types, method = MODES[mode]
-    graph = widened_graph(path)
     if header["arch"] == "bert" and "MatMul" in op_types and smooth_ffn_inputs(graph, header, calibration, alpha):
         method += (f"; FFN output projections smoothed (SmoothQuant, alpha {alpha}, absmax over"
                    f" {len(calibration)} validation sentences)")
     quantize_dynamic(graph, str(out), weight_type=QuantType.QInt8, op_types_to_quantize=op_types, per_channel=True)
     graph = onnx.load(str(out))
     float_compute(graph)
-    if mode == "int8-fp16":
-        matrices_to_float16(graph)
-    check_portable(graph, out)
-    onnx.save(graph, str(out))
-    return method
+    return graph, method
 
 
 def check_portable(graph: Any, path: Path) -> None:
