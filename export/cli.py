@@ -30,6 +30,8 @@ def export(checkpoint: Path, output: Path | None, quantize: str | None, data: st
         f" {report.batches} batches: max diff {report.max_diff:.1e} (atol {report.atol:.0e}), tags identical",
         err=True,
     )
+    if report.fused:
+        click.echo("fused by ONNX Runtime: " + ", ".join(f"{op} {n}" for op, n in report.fused.items()), err=True)
     if report.quantized:
         q = report.quantized
         click.echo(

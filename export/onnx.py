@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ from tagger.artifact import load_artifact
 from tagger.atomic import atomic_path
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
+from tagger.export.fusion import FusionError, fuse, lean_copy
 from tagger.export.header import set_header
 from tagger.export.quantize import quantize_int8
 from tagger.header import FORMAT_VERSION, Header, Provenance, Quantization
@@ -63,6 +65,7 @@ class ExportReport:
     sentences: int
     size_bytes: int
     quantized: Quantization | None = None
+    fused: dict[str, int] | None = None  # BERT: how many nodes of each op ONNX Runtime's fusion wrote
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Exportable:
     decoder: Decoder
     header: dict[str, Any]  # arch-specific header fields
     atol: float
+    traced: torch.nn.Module | None = None  # what is traced into the graph, when not `model` (the torch reference)
+    fuse: Callable[[Path], dict[str, int]] | None = None  # rewrites the traced graph in place; returns op counts
 
 
 def lstm_exportable(checkpoint: LstmCheckpoint) -> Exportable:
@@ -103,8 +108,13 @@ def lstm_exportable(checkpoint: LstmCheckpoint) -> Exportable:
 
 
 def bert_exportable(checkpoint: BertCheckpoint) -> Exportable:
-    """The BERT tagger: scores per piece; the tokenizer and window size travel in the header."""
+    """The BERT tagger: scores per piece; the tokenizer and window size travel in the header.
+
+    The graph is traced from a copy in the form ONNX Runtime fuses (export/fusion.py) and then
+    fused; the parity check compares it with the model as trained (SDPA attention).
+    """
     model, subwords = build_model(checkpoint)
+    config = model.encoder.config
     crf = {} if model.crf is None else {"crf": crf_scores(model)}
 
     def encode(sentences: list[list[str]]) -> dict[str, np.ndarray]:
@@ -123,6 +133,9 @@ def bert_exportable(checkpoint: BertCheckpoint) -> Exportable:
                 "decoding": "first piece of each word; IOB2-constrained Viterbi" + (" with CRF transitions" if crf else ""),
                 **crf},
         atol=ATOL_BERT,
+        traced=lean_copy(model),
+        fuse=partial(fuse, num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
+                     layers=config.num_hidden_layers),
     )
 
 
@@ -225,8 +238,13 @@ def writable_folder(out: Path) -> None:
         ) from None
 
 
-def write_graph(exportable: Exportable, header: Header, sample: list[list[str]], path: Path) -> None:
-    """Trace the model into `path` with dynamic axes and the header in its metadata."""
+def write_graph(exportable: Exportable, header: Header, sample: list[list[str]], path: Path) -> dict[str, int] | None:
+    """Trace the model into `path` with dynamic axes, fuse it where the arch does, and store the header.
+
+    Returns:
+        the fused op counts, or None for an arch that is not fused
+    """
+    traced = exportable.traced if exportable.traced is not None else exportable.model
     inputs = exportable.encode(sample)
     with warnings.catch_warnings():
         # torch 2.13 warns that the TorchScript exporter will go away; it is the one that
@@ -234,12 +252,15 @@ def write_graph(exportable: Exportable, header: Header, sample: list[list[str]],
         for category in (DeprecationWarning, FutureWarning, UserWarning, torch.jit.TracerWarning):
             warnings.simplefilter("ignore", category=category)
         torch.onnx.export(  # by keyword: which optional inputs a BiLSTM has varies
-            exportable.model, (), str(path), kwargs={k: torch.from_numpy(inputs[k]) for k in exportable.input_names},
+            traced, (), str(path), kwargs={k: torch.from_numpy(inputs[k]) for k in exportable.input_names},
             input_names=exportable.input_names, output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
             dynamic_axes=exportable.dynamic_axes,
         )
     exportable.model.eval()  # the exporter restores the previous mode; be explicit before comparing
+    traced.eval()
+    fused = exportable.fuse(path) if exportable.fuse is not None else None
     set_header(path, header)
+    return fused
 
 
 def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None, quantize: str | None = None,
@@ -260,13 +281,15 @@ def export_checkpoint(checkpoint_path: str | Path, out: str | Path | None = None
     quantized = None
     try:
         with atomic_path(out) as tmp:
-            write_graph(exportable, header, parity_batches(examples)[-2], tmp)  # all examples in one batch
+            fused = write_graph(exportable, header, parity_batches(examples)[-2], tmp)  # all examples in one batch
             max_diff = check_parity(exportable, labels, tmp, groups)
             if quantize:
                 quantized = quantize_int8(tmp, header, checkpoint, data, quantize)
+    except FusionError as err:  # raised on the temporary file: name the one asked for
+        raise FusionError(f"{out}: {err}") from None
     except OSError as err:  # a full disk or a folder that turned unwritable; the atomic write left nothing
         raise TaggerError(
             f"{out}: cannot write the ONNX file ({err.strerror}); free some space or pass -o FILE elsewhere"
         ) from None
     sentences = sum(len(b) for b in groups)
-    return ExportReport(out, max_diff, exportable.atol, len(groups), sentences, out.stat().st_size, quantized)
+    return ExportReport(out, max_diff, exportable.atol, len(groups), sentences, out.stat().st_size, quantized, fused)
