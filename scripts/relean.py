@@ -1,7 +1,8 @@
 """Recover a BERT tagger's checkpoint from its ONNX file, re-export it as a lean graph, and measure.
 
     python scripts/relean.py recover assets/uk_bert.onnx -o runs/recovered/uk_bert.pth --data ../shared/data/ner-uk
-    python scripts/relean.py lean runs/recovered/uk_bert.pth -o runs/relean/lean.onnx --int8 runs/relean/lean_int8.onnx
+    python scripts/relean.py recover assets/en_bert.onnx -o runs/recovered/en_bert.pth --data ../shared/data/wnut17 --lang en
+    python scripts/relean.py lean runs/recovered/uk_bert.pth -o runs/lean/uk_bert.onnx [--quantize int8 --data FOLDER]
     python scripts/relean.py measure assets/uk_bert.onnx runs/relean/*.onnx --data ../shared/data/ner-uk \
         --words 8000 --threads 2 [--f1 FILE ...] [--json runs/relean/measure.json]
 
@@ -14,13 +15,10 @@ tokenizer and CRF from the header, and the header's provenance carried into a pl
 (`train/checkpoint.py`) that `tagger export` re-exports. It then proves itself: torch's piece scores
 equal the file's ONNX scores (max |diff| printed) and the tags are identical on validation sentences.
 
-`lean`: exports the checkpoint with eager attention (scaled by a Div, see `lean_attention`) and the
-additive mask built once ((1 - mask) * -10000): the form ONNX Runtime's BERT fusion recognises; parity-checked against torch
-like `tagger export`, then runs `onnxruntime.transformers.optimizer.optimize_model(model_type="bert")`
-and prints which fused ops it wrote. `--int8` also writes it in the portable INT8 form: every large
-float weight (the MatMuls', Attention's packed QKV, EmbedLayerNormalization's tables) stored INT8,
-symmetric per output channel, behind a Cast+Mul that ONNX Runtime folds at session start; no integer
-product, which `export/portable.py: saturation_risks` confirms.
+`lean`: `tagger export` itself, which now writes the fused graph this script first proved (export/fusion.py:
+eager attention scaled by a Div, the additive mask built once, ONNX Runtime's BERT fusion, refused unless
+one Attention per layer; `--quantize int8`: export/portable.py `int8_weights`, the portable INT8 form),
+printing the op counts of the file it wrote.
 
 `measure`: for each file, in one process, alternating the order in each round: words/s of
 `Tagger.tag` and of `session.run` alone on the same ner-uk documents (document context), entity
@@ -43,8 +41,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 HEADS = 12  # e5-small's attention heads: not in any weight's shape; a wrong count fails the parity check
-MASK_MIN = -10000.0  # the additive mask of padded keys: exp(-1e4) is 0 in float32, as softmax over finfo.min
-PORTABLE_MIN_VALUES = 4096  # float weights smaller than this stay float (LayerNorm, biases, token types)
 
 
 # ---------------------------------------------------------------- recover
@@ -197,146 +193,20 @@ def check_recovered(checkpoint: dict[str, Any], onnx_path: Path, sentences: list
 # ---------------------------------------------------------------- lean export
 
 
-def lean_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
-                   dropout: float = 0.0, **kwargs: Any) -> tuple[Any, Any]:
-    """BERT's eager attention with the scale as a Div by sqrt(head size), the shape ORT's fusion expects.
-
-    transformers 5's eager attention multiplies by the scale, so the mask's Add has two Mul parents;
-    the fusion takes the first (the scale's) as the mask path, fails, and fuses no Attention.
-    """
-    import math
-
-    import torch
-
-    scores = torch.matmul(query, key.transpose(2, 3)) / math.sqrt(query.shape[-1])  # (batch, heads, pieces, pieces)
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    probs = torch.softmax(scores, dim=-1)
-    return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs  # (batch, pieces, heads, head size)
-
-
-def lean_model(checkpoint: dict[str, Any]) -> Any:
-    """The checkpoint's BertTagger with eager attention and the additive mask built once, outside the layers."""
-    import torch
-
-    from tagger.train.bert import BertTagger
-    from tagger.train.models import build_model
-
-    class LeanBertTagger(BertTagger):
-        """The same weights; forward passes a (batch, 1, 1, pieces) float mask, which BERT uses as given."""
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            """(batch, pieces) ids and 0/1 mask -> (batch, pieces, num_labels) scores."""
-            additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * MASK_MIN  # (batch, 1, 1, pieces)
-            hidden = self.encoder(input_ids=input_ids, attention_mask=additive).last_hidden_state  # (batch, pieces, hidden)
-            return self.scores(hidden)  # (batch, pieces, num_labels)
-
-    from transformers import AttentionInterface
-
-    AttentionInterface.register("lean", lean_attention)
-    model, _ = build_model(checkpoint)  # type: ignore[arg-type]
-    model.encoder.config._attn_implementation = "lean"
-    lean = LeanBertTagger(model.encoder, len(checkpoint["labels"]), 0.0, crf=model.crf is not None)
-    lean.load_state_dict(model.state_dict())
-    return lean.eval()
-
-
-def op_counts(path: Path) -> dict[str, int]:
-    """How many nodes of each op type a graph holds."""
+def export_lean(checkpoint_path: Path, out: Path, quantize: str | None, data: Path | None) -> dict[str, Any]:
+    """`tagger export` (export/onnx.py: fused BERT graph, parity-checked; export/quantize.py: portable INT8),
+    with the op counts of the file it wrote."""
     import onnx
 
-    return dict(Counter(n.op_type for n in onnx.load(str(path)).graph.node).most_common())
+    from tagger.export.onnx import export_checkpoint
 
-
-def export_lean(checkpoint_path: Path, out: Path) -> dict[str, Any]:
-    """Export eager attention with the mask built once, parity-check it as `tagger export` does,
-    fuse it with ONNX Runtime's BERT optimizer and keep the header; report the fused ops."""
-    import dataclasses
-
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    from tagger.export.header import set_header
-    from tagger.export.onnx import bert_exportable, check_parity, header_of, parity_batches, write_graph
-    from tagger.train.checkpoint import load_checkpoint
-    from tagger.train.scorers import bert_torch_emitter
-
-    checkpoint = load_checkpoint(checkpoint_path)
-    plain = bert_exportable(checkpoint)
-    model = lean_model(dict(checkpoint))
-    exportable = dataclasses.replace(plain, model=model, emit=bert_torch_emitter(model, plain.emit.encoder,
-                                                                              len(checkpoint["labels"])))
-    header = header_of(checkpoint, exportable)
-    examples = [list(e) for e in checkpoint.get("examples", [])]
-    raw = out.with_name(out.stem + "_unfused.onnx")
-    write_graph(exportable, header, parity_batches(examples)[-2], raw)
-    unfused_diff = check_parity(exportable, list(checkpoint["labels"]), raw, parity_batches(examples, windowed=True))
-    hidden = model.encoder.config.hidden_size
-    optimized = optimize_model(str(raw), model_type="bert", num_heads=model.encoder.config.num_attention_heads,
-                               hidden_size=hidden, opt_level=0)  # fusions only; ORT applies its own at load
-    optimized.save_model_to_file(str(out))
-    set_header(out, header)
-    fused_diff = check_parity(exportable, list(checkpoint["labels"]), out, parity_batches(examples, windowed=True))
-    counts = op_counts(out)
-    fusions = {op: counts.get(op, 0) for op in ("Attention", "MultiHeadAttention", "SkipLayerNormalization",
-                                                "EmbedLayerNormalization", "BiasGelu", "FastGelu", "Gelu",
-                                                "LayerNormalization", "Softmax", "Where", "IsNaN")}
-    return {"unfused": str(raw), "unfused_max_diff": unfused_diff, "fused_max_diff": fused_diff,
-            "fused_ops": fusions, "fused_stats": optimized.get_fused_operator_statistics()}
-
-
-def portable_int8(path: Path, out: Path) -> dict[str, Any]:
-    """Store every large float weight of a (fused) graph as symmetric per-channel INT8 behind a Cast+Mul.
-
-    quantize_dynamic + float_compute (export/quantize.py) only know MatMul and Gather weights; a fused
-    graph also feeds Attention (its packed QKV weight, (hidden, 3 x hidden)) and EmbedLayerNormalization
-    (the embedding tables) from initializers. Widened here the same way (`export/portable.py: _widen`),
-    ONNX Runtime folds each Cast+Mul into a float32 constant at session start, and the fused kernels
-    see constants as before (Attention pre-packs them).
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    from tagger.export.portable import _prune, _widen, saturation_risks
-
-    model = onnx.load(str(path))
-    readers = {name: node for node in model.graph.node for name in node.input}
-    widened = []
-    for init in list(model.graph.initializer):
-        value = numpy_helper.to_array(init)
-        if init.data_type != onnx.TensorProto.FLOAT or value.ndim != 2 or value.size < PORTABLE_MIN_VALUES:
-            continue
-        reader = readers.get(init.name)
-        # A matrix product's weight (in, out) gets a scale per output column; a lookup table one per row.
-        axis = 1 if reader is not None and reader.op_type in ("MatMul", "Attention") else 0
-        absmax = np.abs(value).max(axis=1 - axis, keepdims=True)
-        scale = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32)
-        quantized = np.clip(np.round(value / scale), -127, 127)
-        model.graph.initializer.remove(init)
-        nodes, _ = _widen(model, quantized, scale, init.name)
-        for k, node in enumerate(nodes):
-            model.graph.node.insert(k, node)  # reads initializers only: first is a valid topological place
-        widened.append(f"{reader.op_type if reader is not None else '?'}:{init.name}")
-    _prune(model)
-    onnx.save(model, str(out))
-    return {"widened": len(widened), "by_op": dict(Counter(w.split(":")[0] for w in widened)),
-            "saturation_risks": saturation_risks(model), "integer_products": sorted(
-                {n.op_type for n in model.graph.node if n.op_type in ("MatMulInteger", "QAttention",
-                                                                       "DynamicQuantizeMatMul", "MatMulIntegerToFloat")})}
-
-
-def write_int8(path: Path, out: Path) -> dict[str, Any]:
-    """`portable_int8` of a tagger file, with its header kept and the method recorded in it."""
-    import onnx
-
-    from tagger.export.header import set_header
-    from tagger.header import META_KEY
-
-    report = portable_int8(path, out)
-    header = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}[META_KEY])
-    header["quantization"] = {"mode": "int8", "method": "INT8 weights (MatMul, Attention QKV, EmbedLayerNormalization"
-                              " tables), symmetric per channel, widened by Cast+Mul and computed in float32 (relean.py)"}
-    set_header(out, header)
-    return report
+    report = export_checkpoint(checkpoint_path, out, quantize, str(data) if data else None)
+    ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    return {"file": str(out), "mb": round(report.size_bytes / 1e6, 1), "max_diff": report.max_diff,
+            "fused": report.fused, "quantization": report.quantized,
+            "ops": {op: ops.get(op, 0) for op in ("Attention", "SkipLayerNormalization", "EmbedLayerNormalization",
+                                                  "BiasGelu", "LayerNormalization", "Softmax", "Where", "IsNaN",
+                                                  "MatMulInteger", "QAttention")}}
 
 
 # ---------------------------------------------------------------- measure
@@ -448,12 +318,14 @@ def main() -> None:
     rec = steps.add_parser("recover", help="rebuild a BERT checkpoint from an exported file")
     rec.add_argument("onnx", type=Path)
     rec.add_argument("-o", "--out", type=Path, required=True)
-    rec.add_argument("--data", type=Path, required=True, help="ner-uk folder: validation sentences to prove the rebuild on")
+    rec.add_argument("--data", type=Path, required=True, help="corpus folder: validation sentences to prove the rebuild on")
     rec.add_argument("--check", type=int, default=64, help="validation sentences the rebuild is proven on")
-    lean = steps.add_parser("lean", help="export a checkpoint as a fused graph (and its portable INT8 form)")
+    rec.add_argument("--lang", default="uk", help="the corpus's language (uk: ner-uk, en: wnut17)")
+    lean = steps.add_parser("lean", help="tagger export of a checkpoint, with the op counts of the file")
     lean.add_argument("checkpoint", type=Path)
     lean.add_argument("-o", "--out", type=Path, required=True)
-    lean.add_argument("--int8", type=Path, default=None)
+    lean.add_argument("--quantize", choices=["int8", "int8-fp16"], default=None)
+    lean.add_argument("--data", type=Path, default=None, help="corpus folder for --quantize's test F1")
     meas = steps.add_parser("measure", help="speed, entity differences and test F1, side by side")
     meas.add_argument("files", type=Path, nargs="+", help="the first is the reference for entity differences")
     meas.add_argument("--data", type=Path, required=True)
@@ -468,16 +340,13 @@ def main() -> None:
         from tagger.corpus import read_local_split
         from tagger.train.checkpoint import save_checkpoint
 
-        validation = [list(s.words) for s in read_local_split(args.data, "uk", "validation")]
+        validation = [list(s.words) for s in read_local_split(args.data, args.lang, "validation")]
         checkpoint = recover(args.onnx, validation[:8])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(args.out, checkpoint)  # type: ignore[arg-type]
         print(json.dumps(check_recovered(checkpoint, args.onnx, validation[: args.check])))
     elif args.step == "lean":
-        report = export_lean(args.checkpoint, args.out)
-        if args.int8:
-            report["int8"] = write_int8(args.out, args.int8)
-        print(json.dumps(report, indent=1))
+        print(json.dumps(export_lean(args.checkpoint, args.out, args.quantize, args.data), indent=1))
     else:
         rows = measure(args.files, args.data, args.words, args.threads, args.rounds)
         for row in rows:
