@@ -24,6 +24,8 @@ def cli_options(config: TrainConfig) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             options += [flag] if value else []
+        elif isinstance(value, list):  # a repeatable option
+            options += [part for item in value for part in (flag, str(item))]
         elif value is not None:
             options += [flag, str(value)]
     return options

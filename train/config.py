@@ -109,8 +109,8 @@ class TrainConfig:
             raise ValueError("warmup must be in [0, 1), vocab_top_k 0 or more, patience at least 1")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, for checkpoints and JSON."""
-        return asdict(self)
+        """Plain data, for checkpoints and JSON (a tuple as the list JSON gives back)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
