@@ -47,6 +47,7 @@ def card(path: Path) -> str:
         f"- **Trained on**: {data['corpus']}, "
         + ", ".join(f"{k} {v:,}" for k, v in (data["sentences"] or {}).items()) + " sentences"
         + ("; validation was trained on (a training-fit figure below)." if data["validation_held_out"] is False else "."),
+        *([f"- **Weights**: {data['weights']}."] if data.get("weights") else []),
         f"- **License**: {facts['license']}.",
         f"- **Test F1 of this file**: **{scores['test_f1_file']:.4f}**"
         + (f", measured on {where['cpu']} ({', '.join(where['flags'])}), {where['cores']} cores,"

@@ -148,7 +148,9 @@ def recover(onnx_path: Path, examples: list[list[str]]) -> dict[str, Any]:
         "encoder_config": encoder_config_json(_encoder(config)),
         "encoder": str(header.get("encoder", "")),
         "examples": examples,
-        "data": dict(provenance.get("data", {})),
+        "data": {**provenance.get("data", {}),
+                 "weights": f"recovered from {onnx_path.name} exported {provenance.get('exported_at', '?')}: its INT8"
+                            " weights, dequantised; the float32 checkpoint was lost"},
         "metrics": dict(provenance.get("metrics", {})),
         "created": str(provenance.get("trained_at", "")),
         "git_sha": str(provenance.get("train_git_sha", "")),

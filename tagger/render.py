@@ -112,6 +112,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
                        + ("" if data["validation_held_out"] is not False else "; validation was trained on")
                        + "".join(f"; + {c['corpus']} train ({c['sentences']:,} sentences)"
                                  for c in (data.get("corpora") or [])[1:])),
+        *([("weights", str(data["weights"]))] if data.get("weights") else []),
         ("license", str(facts["license"])),
         ("test F1 (this file)", f1(scores["test_f1_file"])
          + (f" on {where.get('cpu')} ({', '.join(where.get('flags', []))}), onnxruntime {where.get('onnxruntime')}" if where else "")),
