@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -129,4 +130,13 @@ def load_tagger(paths: Sequence[str | Path], device: str = "auto", weights: Sequ
                 threads: int | None = None) -> SentenceTagger:
     """A tagger for one model file, or for several averaged (equal weights unless given)."""
     normalised(weights, len(paths))  # before the (slow) sessions load
-    return combined([Tagger(load_artifact(path, device, threads)) for path in paths], weights)
+
+    def tagger(path: str | Path) -> Tagger:
+        return Tagger(load_artifact(path, device, threads))
+
+    if len(paths) < 2:
+        return combined([tagger(path) for path in paths], weights)
+    # Sessions build mostly outside the GIL (graph optimisation, the INT8 weights widened): side by
+    # side they start the uk default ~0.04 s sooner on 2 cores. map keeps the order and re-raises.
+    with ThreadPoolExecutor(len(paths)) as pool:
+        return combined(list(pool.map(tagger, paths)), weights)
