@@ -92,4 +92,7 @@ def joined(choice: str) -> Iterator[Ranks]:
     try:
         yield ranks
     finally:
+        # Every rank leaves together: rank 0 still scores test and writes its files while the others
+        # are done, and a gloo group torn down under a rank still in it can abort that process.
+        dist.barrier()
         dist.destroy_process_group()
