@@ -68,7 +68,7 @@ def test_an_extra_corpus_in_another_label_scheme_is_refused(tmp_path: Path) -> N
 
 def test_an_extra_corpus_that_holds_a_scored_document_is_refused(tmp_path: Path) -> None:
     main = write_corpus(tmp_path / "main")
-    documents(main, [(split, f"{split}-doc", 3, 29) for split in ("train", "validation", "test")])
+    documents(main, [(split, f"{split}-doc", 3, 23) for split in ("train", "validation", "test")])
     extra = write_corpus(tmp_path / "extra", MORE)
     documents(extra, [("train", "news-1", 1, 6), ("train", "test-doc", 1, 3)])
     with pytest.raises(TaggerError, match=r"holds 1 document\(s\) of .*validation or test split \(test-doc, ...\)"):

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tagger.conll import Sentence, read_lines
-from tagger.corpus import KNOWN, SPLITS, Corpus, corpus_at, hub_corpus, local_folder, read_labels, read_local_split
+from tagger.conll import Sentence
+from tagger.corpus import (KNOWN, SPLITS, Corpus, corpus_at, corpus_of, document_ids, hub_corpus, local_folder,
+                            read_labels, read_local_split)
 from tagger.errors import TaggerError
 
 
@@ -22,6 +23,11 @@ class Splits:
     test: list[Sentence]
     corpora: list[dict[str, Any]]  # per training corpus: corpus, source, license, sentences, documents
 
+    @property
+    def names(self) -> str:
+        """The training corpora's names, for the console and the curves' title."""
+        return " + ".join(c["corpus"] for c in self.corpora)
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -31,7 +37,7 @@ class Loaded:
     source: str  # a folder, or hf:<Hub name>
     labels: list[str]
     splits: dict[str, list[Sentence]]
-    documents: dict[str, list[str]]  # split -> document names (documents.tsv); empty without one
+    documents: dict[str, set[str]]  # split -> document names (documents.tsv); empty without one
 
     def record(self) -> dict[str, Any]:
         """What a checkpoint keeps of a training corpus."""
@@ -46,20 +52,24 @@ def load_splits(lang: str, data: str | Path | None = None, extra_train: Sequence
     train splits of `extra_train` corpora added; validation and test stay the first corpus's."""
     main = load_corpus(lang, data)
     extras = [load_extra(lang, spec, main) for spec in extra_train]
-    train = [s for loaded in (main, *extras) for s in loaded.splits["train"] if s.words]
-    return Splits(main.labels, train, *([s for s in main.splits[split] if s.words] for split in SPLITS[1:]),
+    train = [s for loaded in (main, *extras) for s in loaded.splits["train"]]
+    return Splits(main.labels, train, main.splits["validation"], main.splits["test"],
                   [loaded.record() for loaded in (main, *extras)])
 
 
 def load_corpus(lang: str, data: str | Path | None, splits: Sequence[str] = SPLITS) -> Loaded:
     """One corpus: a local folder (or a folder holding it), else `lang`'s corpus from the Hub."""
     folder = local_folder(lang, data)
-    corpus = corpus_at(folder, lang)
     if folder is None:
-        labels, loaded = hub_corpus(corpus, splits)
-        return Loaded(corpus, f"hf:{corpus.hub_name}", labels, loaded, {})
+        return from_hub(corpus_of(lang), splits)
     read = {split: read_local_split(folder, lang, split) for split in splits}
-    return Loaded(corpus, str(folder), read_labels(folder, lang), read, document_names(folder))
+    return Loaded(corpus_at(folder, lang), str(folder), read_labels(folder, lang), read, documents_of(folder, read))
+
+
+def from_hub(corpus: Corpus, splits: Sequence[str]) -> Loaded:
+    """A corpus's splits from the Hugging Face Hub (which holds no document names)."""
+    labels, loaded = hub_corpus(corpus, splits)
+    return Loaded(corpus, f"hf:{corpus.hub_name}", labels, loaded, {})
 
 
 def load_extra(lang: str, spec: str, main: Loaded) -> Loaded:
@@ -67,38 +77,28 @@ def load_extra(lang: str, spec: str, main: Loaded) -> Loaded:
     against the main corpus: its labels must be the main's, and no document it trains on may be one
     of the main corpus's validation or test documents."""
     if (Path(spec) / "train.conll").is_file():
-        folder = Path(spec)
-        extra = Loaded(corpus_at(folder, lang), str(folder), read_labels(folder, lang),
-                       {"train": read_local_split(folder, lang, "train")}, document_names(folder))
+        extra = load_corpus(lang, spec, ("train",))
     else:
         corpus = next((c for c in KNOWN.values() if c.hub_name and c.hub_name == spec), None)
         if corpus is None:
             raise TaggerError(f"--extra-train {spec}: neither a corpus folder (with train.conll) nor a known Hub"
                               f" corpus ({', '.join(c.hub_name for c in KNOWN.values() if c.hub_name)})")
-        labels, loaded = hub_corpus(corpus, ("train",))
-        extra = Loaded(corpus, f"hf:{corpus.hub_name}", labels, loaded, {})
+        extra = from_hub(corpus, ("train",))
     foreign = sorted({t for s in extra.splits["train"] for t in s.tags} - set(main.labels))
     if foreign:
         raise TaggerError(f"--extra-train {spec}: its tags {', '.join(foreign[:6])} are not in {main.source}'s"
                           f" label set; add a corpus in the same scheme (e.g. ner-uk-2.0-4types for ner-uk)")
-    scored = {d for split in SPLITS[1:] for d in main.documents.get(split, [])}
-    seen = sorted(scored & set(extra.documents.get("train", [])))
+    scored = {d for split in SPLITS[1:] for d in main.documents.get(split, ())}
+    seen = sorted(scored & extra.documents.get("train", set()))
     if seen:
         raise TaggerError(f"--extra-train {spec}: its train split holds {len(seen)} document(s) of {main.source}'s"
                           f" validation or test split ({seen[0]}, ...); never train on a split you score on")
     return extra
 
 
-def document_names(folder: Path) -> dict[str, list[str]]:
-    """Each split's document names, from the folder's documents.tsv (none without one)."""
-    path = folder / "documents.tsv"
-    if not path.is_file():
+def documents_of(folder: Path, splits: dict[str, list[Sentence]]) -> dict[str, set[str]]:
+    """Each read split's document names, from the folder's documents.tsv (checked against the split, as
+    `tagger evaluate --by-document` checks it); none without one."""
+    if not (folder / "documents.tsv").is_file():
         return {}
-    lines = read_lines(path)
-    header = next(lines, (1, ""))[1].split("\t")
-    names: dict[str, list[str]] = {}
-    for _, line in lines:
-        row = dict(zip(header, line.split("\t")))
-        if "split" in row and "document" in row:
-            names.setdefault(row["split"], []).append(row["document"])
-    return names
+    return {split: set(document_ids(folder, split, sentences)) for split, sentences in splits.items()}
