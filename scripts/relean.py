@@ -126,6 +126,7 @@ def recover(onnx_path: Path, examples: list[list[str]]) -> dict[str, Any]:
     from tagger.artifact import load_artifact
     from tagger.subwords import SubwordEncoder
     from tagger.train.bert import encoder_config_json
+    from tagger.train.checkpoint import CHECKPOINT_VERSION
 
     header = load_artifact(onnx_path, device="cpu").header
     if header["arch"] != "bert":
@@ -139,7 +140,7 @@ def recover(onnx_path: Path, examples: list[list[str]]) -> dict[str, Any]:
         state.update({f"crf.{k}": np.asarray(crf[k], np.float32) for k in ("transitions", "start", "end")})
     provenance = header["provenance"]
     return {
-        "format_version": 1,
+        "format_version": CHECKPOINT_VERSION,
         "arch": "bert",
         "config": dict(provenance["config"]),
         "labels": list(header["labels"]),

@@ -17,7 +17,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tagger.atomic import write_text_atomic
 from tagger.conll import Sentence
-from tagger.corpus import corpus_at, local_folder
 from tagger.errors import TaggerError
 from tagger.metrics import EvalReport, score
 from tagger.predict import tag_with
@@ -104,7 +103,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
             return TrainResult(run.path, history.best_epoch, history.best_f1, None, history.interrupted)
         if history.losses:
             plot_curves(run.path.with_name(f"best_{config.arch}_curves.png"), history.losses, history.val_f1s,
-                        f"{config.arch} on {' + '.join(c['corpus'] for c in run.splits.corpora)}")
+                        f"{config.arch} on {run.splits.names}")
         if history.interrupted or not history.best_epoch:
             return TrainResult(run.path, history.best_epoch, history.best_f1, None, True)
         return finish(run, history)
@@ -126,17 +125,16 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
     recipe = RECIPES[config.arch](config, splits.train, splits.labels, device)
-    recipe.forward = ranks.wrap(recipe.model, device) if ranks.world > 1 else None
-    folder = local_folder(config.lang, config.data)
-    corpus = corpus_at(folder, config.lang)
+    recipe.forward = ranks.wrap(recipe.model, device)
+    main = splits.corpora[0]  # the corpus validation and test come from
     licenses = list(dict.fromkeys(c["license"] for c in splits.corpora))
     base: dict[str, Any] = {
         "format_version": CHECKPOINT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
         **recipe.checkpoint,
         "examples": parity_examples(splits.validation),
         "data": {
-            "corpus": corpus.hub_name or corpus.folder,
-            "source": str(folder) if folder else f"hf:{corpus.hub_name}",
+            "corpus": main["corpus"],
+            "source": main["source"],
             "license": " AND ".join(licenses),
             "sentences": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
             "validation_held_out": not config.train_on_validation,
@@ -147,7 +145,7 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -
     }
     trained = sum(p.numel() for p in recipe.model.parameters() if p.requires_grad)
     console.print(
-        f"[bold]train[/] {config.arch} on {' + '.join(c['corpus'] for c in splits.corpora)} ({len(splits.train)} train /"
+        f"[bold]train[/] {config.arch} on {splits.names} ({len(splits.train)} train /"
         f" {len(splits.validation)} validation sentences"
         f"{', validation included in train' if config.train_on_validation else ''}), {recipe.summary},"
         f" {trained:,} trained parameters, device {device}" + (f", {ranks.world} processes" if ranks.world > 1 else "")

@@ -48,8 +48,9 @@ class Recipe(ABC):
 
     def __init__(self, labels: list[str], device: torch.device) -> None:
         self.labels = labels
+        self.label_index = {t: i for i, t in enumerate(labels)}
         self.device = device
-        self.forward: torch.nn.Module | None = None  # the model's DDP wrapper, when several ranks train
+        self.forward: torch.nn.Module | None = None  # what the loop runs the model through: DDP across ranks, else itself
 
     def run(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
         """The model's forward pass for training, through DDP where it is wrapped (DDP averages
@@ -119,8 +120,8 @@ class LstmRecipe(Recipe):
     def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> None:
         super().__init__(labels, device)
         self.train_set = train_set
+        self.lengths = [len(s.words) for s in train_set]
         self.batch_size = config.batch_size
-        self.label_index = {t: i for i, t in enumerate(labels)}
         self.vocab, table, context = lstm_parts(config, train_set)
         model = BiLSTMTagger(config, len(self.vocab.words), len(self.vocab.chars), len(labels),
                              None if table is None else (table.shape[0], table.shape[1]), context)
@@ -144,8 +145,7 @@ class LstmRecipe(Recipe):
                            if context is not None else ""))
 
     def plan(self, rng: random.Random) -> list[list[int]]:
-        lengths = [len(s.words) for s in self.train_set]
-        return length_grouped(list(range(len(self.train_set))), lengths, self.batch_size, rng)
+        return length_grouped(list(range(len(self.train_set))), self.lengths, self.batch_size, rng)
 
     def loss(self, batch: list[int]) -> torch.Tensor:
         sentences = [self.train_set[k] for k in batch]
@@ -248,7 +248,6 @@ class BertRecipe(Recipe):
         encoder, self.subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
                                             config.dropout, config.max_pieces, document_context=config.document_context)
         self.model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf).to(device)
-        self.label_index = {t: i for i, t in enumerate(labels)}
         if config.document_context:  # the split is read as one text, as evaluation reads it
             words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
             train_set = [Sentence(w, t) for w, t in zip(words, tags)]
