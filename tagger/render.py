@@ -110,7 +110,8 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         ("labels", ", ".join(facts["labels"])),
         ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
                        + ("" if data["validation_held_out"] is not False else "; validation was trained on")
-                       + "".join(f"; + {c['corpus']} train ({c['sentences']:,} sentences)"
+                       + "".join(f"; + {c['corpus']} train ({c['sentences']:,} sentences"
+                                 + (f", documents {c['documents_named']})" if c.get("documents_named") else ")")
                                  for c in (data.get("corpora") or [])[1:])),
         *([("weights", str(data["weights"]))] if data.get("weights") else []),
         ("license", str(facts["license"])),

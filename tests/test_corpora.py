@@ -102,3 +102,32 @@ def test_a_config_from_json_takes_the_extra_corpora_as_a_list(tmp_path: Path) ->
 
     config = tiny_config(tmp_path, tmp_path, extra_train=["a", "b"])
     assert config.extra_train == ("a", "b") and TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_extra_documents_keeps_only_the_named_documents_and_records_the_choice(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    extra = write_corpus(tmp_path / "extra", MORE)
+    documents(extra, [("train", "bruk/a1", 1, 6), ("train", "ng/b2", 1, 3)])
+    splits = load_splits("uk", main, [str(extra)], "ng/")
+    assert len(splits.train) == 4 and splits.train[-1].words == ["Укрзалізниця", "працює", "."]
+    assert [splits.corpora[1][k] for k in ("source", "sentences", "documents", "documents_named")] == [
+        str(extra), 1, 1, "ng/*"]
+    with pytest.raises(TaggerError, match=r"--extra-documents news/: no train document of .* starts with it "
+                                          r"\(its names start e.g. bruk/, ng/\)"):
+        load_splits("uk", main, [str(extra)], "news/")
+    (extra / "documents.tsv").unlink()
+    with pytest.raises(TaggerError, match="documents.tsv: no such file"):
+        load_splits("uk", main, [str(extra)], "ng/")
+    with pytest.raises(TaggerError, match="--extra-documents ng/: Goader/ner-uk-2.0 is not a local corpus folder"):
+        load_splits("uk", main, ["Goader/ner-uk-2.0"], "ng/")
+    with pytest.raises(ValueError, match="name one with --extra-train"):
+        tiny_config(main, tmp_path, extra_documents="ng/")
+
+
+def test_the_ng_documents_of_ner_uk_2_are_its_new_texts() -> None:
+    main, extra = SHARED / "ner-uk", SHARED / "ner-uk-2.0-4types"
+    if not all((f / "train.conll").is_file() for f in (main, extra)):
+        pytest.skip(f"the ner-uk corpora are not under {SHARED}")
+    both = load_splits("uk", main, [str(extra)], "ng/")
+    assert both.corpora[1]["documents"] == 186 and both.corpora[1]["documents_named"] == "ng/*"
+    assert sum(len(s.words) for s in both.train) - sum(len(s.words) for s in load_splits("uk", main).train) == 59_257

@@ -31,6 +31,7 @@ class TrainConfig:
     lang: str = opt("uk", "corpus: uk = ner-uk, en = WNUT-17")
     data: str | None = opt(None, "local corpus folder; None: $TAGGER_DATA, else the Hugging Face Hub")
     extra_train: tuple[str, ...] = opt((), "a further corpus (folder, or Hub name) whose train split is added to --data's; repeatable. Validation (selection) and test stay --data's; its labels must be --data's, and a document of --data's validation or test split is refused")
+    extra_documents: str = opt("", "keep only the --extra-train documents whose name (in the corpus's documents.tsv) starts with this prefix, e.g. ng/ for ner-uk-2.0-4types's new texts without the re-annotated bruk ones; '': all")
     out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
     seed: int = opt(13, "seeds python, numpy and torch")
     device: str = opt("auto", "auto (CUDA if available) | cpu | cuda")
@@ -93,6 +94,8 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if not 16 <= self.max_pieces <= 512:
             raise ValueError(f"max_pieces must be in [16, 512] (the encoder's positions), not {self.max_pieces}")
+        if self.extra_documents and not self.extra_train:
+            raise ValueError("extra_documents picks documents of --extra-train corpora; name one with --extra-train")
         if self.document_context and self.arch != "bert":
             raise ValueError("document_context is for --arch bert")
         if self.crf and self.arch != "bert":

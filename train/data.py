@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +38,24 @@ class Loaded:
     labels: list[str]
     splits: dict[str, list[Sentence]]
     documents: dict[str, set[str]]  # split -> document names (documents.tsv); empty without one
+    only: str = ""  # the prefix of the documents kept (--extra-documents); "": all
 
     def record(self) -> dict[str, Any]:
         """What a checkpoint keeps of a training corpus."""
         train = self.documents.get("train")
+        kept = {"documents_named": f"{self.only}*"} if self.only else {}
         return {"corpus": self.corpus.hub_name or self.corpus.folder, "source": self.source,
                 "license": self.corpus.license, "sentences": len(self.splits["train"]),
-                "documents": len(train) if train else None}
+                "documents": len(train) if train else None, **kept}
 
 
-def load_splits(lang: str, data: str | Path | None = None, extra_train: Sequence[str] = ()) -> Splits:
+def load_splits(lang: str, data: str | Path | None = None, extra_train: Sequence[str] = (),
+                extra_documents: str = "") -> Splits:
     """train/validation/test of `lang`'s corpus (local folder `data`, $TAGGER_DATA, or the Hub), with the
-    train splits of `extra_train` corpora added; validation and test stay the first corpus's."""
+    train splits of `extra_train` corpora added (only their documents named `extra_documents`..., if
+    given); validation and test stay the first corpus's."""
     main = load_corpus(lang, data)
-    extras = [load_extra(lang, spec, main) for spec in extra_train]
+    extras = [load_extra(lang, spec, main, extra_documents) for spec in extra_train]
     train = [s for loaded in (main, *extras) for s in loaded.splits["train"]]
     return Splits(main.labels, train, main.splits["validation"], main.splits["test"],
                   [loaded.record() for loaded in (main, *extras)])
@@ -72,12 +76,18 @@ def from_hub(corpus: Corpus, splits: Sequence[str]) -> Loaded:
     return Loaded(corpus, f"hf:{corpus.hub_name}", labels, loaded, {})
 
 
-def load_extra(lang: str, spec: str, main: Loaded) -> Loaded:
+def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
     """The train split of a further corpus: a corpus folder, or a known corpus's Hub name; checked
     against the main corpus: its labels must be the main's, and no document it trains on may be one
-    of the main corpus's validation or test documents."""
+    of the main corpus's validation or test documents. `prefix`: keep only its documents whose name
+    starts with it."""
     if (Path(spec) / "train.conll").is_file():
         extra = load_corpus(lang, spec, ("train",))
+        if prefix:
+            extra = only_documents(extra, Path(spec), prefix)
+    elif prefix:
+        raise TaggerError(f"--extra-documents {prefix}: {spec} is not a local corpus folder; documents are named"
+                          " only in a folder's documents.tsv (the Hub holds no document names)")
     else:
         corpus = next((c for c in KNOWN.values() if c.hub_name and c.hub_name == spec), None)
         if corpus is None:
@@ -94,6 +104,18 @@ def load_extra(lang: str, spec: str, main: Loaded) -> Loaded:
         raise TaggerError(f"--extra-train {spec}: its train split holds {len(seen)} document(s) of {main.source}'s"
                           f" validation or test split ({seen[0]}, ...); never train on a split you score on")
     return extra
+
+
+def only_documents(loaded: Loaded, folder: Path, prefix: str) -> Loaded:
+    """`loaded`'s train sentences of the documents whose name starts with `prefix` (its documents.tsv)."""
+    ids = document_ids(folder, "train", loaded.splits["train"])
+    kept = [s for s, name in zip(loaded.splits["train"], ids) if name.startswith(prefix)]
+    if not kept:
+        some = sorted({name.split("/")[0] + "/" for name in ids if "/" in name}) or sorted(set(ids))[:3]
+        raise TaggerError(f"--extra-documents {prefix}: no train document of {folder} starts with it (its names"
+                          f" start e.g. {', '.join(some[:4])}); see its documents.tsv")
+    documents = {name for name in ids if name.startswith(prefix)}
+    return replace(loaded, splits={"train": kept}, documents={"train": documents}, only=prefix)
 
 
 def documents_of(folder: Path, splits: dict[str, list[Sentence]]) -> dict[str, set[str]]:

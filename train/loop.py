@@ -111,7 +111,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
 
 def load(config: TrainConfig) -> Splits:
     """The corpus's splits as the config asks for them (a prefix of train, validation added)."""
-    splits = load_splits(config.lang, config.data, config.extra_train)
+    splits = load_splits(config.lang, config.data, config.extra_train, config.extra_documents)
     if not splits.train or not splits.validation:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
     train_set = splits.train[: config.max_train_sentences or None]
