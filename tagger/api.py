@@ -40,8 +40,11 @@ class Pipeline:
 
     @property
     def labels(self) -> list[str]:
-        """Entity types the model tags, e.g. ['LOC', 'MISC', 'ORG', 'PERS']."""
-        return sorted({label.split("-", 1)[1] for label in self.model.labels if "-" in label})
+        """Entity types the model tags, in its label order (as `tagger models` lists them), e.g.
+        ['PERS', 'ORG', 'LOC', 'MISC']."""
+        from tagger.scheme import entity_types
+
+        return entity_types(self.model.labels)
 
     @property
     def name(self) -> str:

@@ -34,7 +34,7 @@ def nlp(exported: Path) -> tagger.Pipeline:
 
 def test_load_and_call_give_entities_that_slice_back_with_a_probability(nlp: tagger.Pipeline) -> None:
     entities = nlp(TEXT)
-    assert entities and nlp.lang == "uk" and nlp.labels == ["LOC", "MISC", "ORG", "PERS"]
+    assert entities and nlp.lang == "uk" and nlp.labels == ["PERS", "ORG", "LOC", "MISC"]
     for e in entities:
         assert TEXT[e.start : e.end] == e.text and 0.0 <= e.score <= 1.0
     assert {e.label for e in entities} >= {"PERS", "LOC"}
