@@ -125,13 +125,16 @@ def recover(onnx_path: Path, examples: list[list[str]]) -> dict[str, Any]:
 
     from tagger.artifact import load_artifact
     from tagger.subwords import SubwordEncoder
-    from tagger.train.bert import encoder_config_json
+    from tagger.train.bert import config_json
     from tagger.train.checkpoint import CHECKPOINT_VERSION
 
     header = load_artifact(onnx_path, device="cpu").header
     if header["arch"] != "bert":
         raise SystemExit(f"{onnx_path}: a {header['arch']} model; recover reads BERT taggers only")
     model = onnx.load(str(onnx_path))
+    if any(node.op_type == "Attention" for node in model.graph.node):
+        raise SystemExit(f"{onnx_path}: a fused graph (ONNX Runtime's Attention kernels); recover reads the"
+                         " unfused graphs exported before 2026-11-30 (its fused weights are packed)")
     state = torch_weights(model)
     subwords = SubwordEncoder.from_json(header["subwords"])
     config = bert_config_of(state, model, subwords.pad_id)
@@ -146,7 +149,7 @@ def recover(onnx_path: Path, examples: list[list[str]]) -> dict[str, Any]:
         "labels": list(header["labels"]),
         "vocab": subwords.to_json(),
         "state_dict": {k: torch.from_numpy(np.array(v, np.float32)) for k, v in sorted(state.items())},
-        "encoder_config": encoder_config_json(_encoder(config)),
+        "encoder_config": config_json(config),
         "encoder": str(header.get("encoder", "")),
         "examples": examples,
         "data": {**provenance.get("data", {}),
@@ -157,15 +160,6 @@ def recover(onnx_path: Path, examples: list[list[str]]) -> dict[str, Any]:
         "git_sha": str(provenance.get("train_git_sha", "")),
         "torch_version": str(provenance.get("torch_version", "")),
     }
-
-
-def _encoder(config: Any) -> Any:
-    """An untrained BertModel of `config` without its pooler (only its config is used)."""
-    from transformers import BertModel
-
-    from tagger.train.bert import without_pooler
-
-    return without_pooler(BertModel(config, add_pooling_layer=False))
 
 
 def check_recovered(checkpoint: dict[str, Any], onnx_path: Path, sentences: list[list[str]]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,7 +53,12 @@ def encoder_from_config(config_json: str) -> nn.Module:
 
 def encoder_config_json(encoder: nn.Module) -> str:
     """The encoder's config as JSON: all a checkpoint needs to rebuild its shape offline."""
-    data = encoder.config.to_dict()
+    return config_json(encoder.config)
+
+
+def config_json(config: Any) -> str:
+    """A transformers config as `encoder_config_json` writes it (without where it was loaded from)."""
+    data = config.to_dict()
     for key in ("_name_or_path", "transformers_version", "architectures", "_attn_implementation_autoset"):
         data.pop(key, None)
     return json.dumps(data, sort_keys=True)
