@@ -14,6 +14,7 @@ import argparse
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,6 +33,15 @@ the defaults (averaged pairs), by document and on raw text are in the README's m
 """
 
 
+def union(corpora: list[dict[str, Any]]) -> str:
+    """"; the train split is A's n sentences + B's m (...)" for a model trained on several corpora; "" else."""
+    if len(corpora) < 2:
+        return ""
+    parts = [f"{c['corpus']}'s {c['sentences']:,}" + (f" (its {c['documents']} documents {c['documents_named']})"
+                                                    if c.get("documents_named") else "") for c in corpora]
+    return f"; the train split is {parts[0]} sentences + " + " + ".join(parts[1:])
+
+
 def card(path: Path) -> str:
     """One model's card as Markdown."""
     artifact = load_artifact(path, "cpu")
@@ -46,6 +56,7 @@ def card(path: Path) -> str:
         f" {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB; labels {', '.join(facts['labels'])}.",
         f"- **Trained on**: {data['corpus']}, "
         + ", ".join(f"{k} {v:,}" for k, v in (data["sentences"] or {}).items()) + " sentences"
+        + union(data.get("corpora") or [])
         + ("; validation was trained on (a training-fit figure below)." if data["validation_held_out"] is False else "."),
         *([f"- **Weights**: {data['weights']}."] if data.get("weights") else []),
         f"- **License**: {facts['license']}.",
