@@ -22,6 +22,7 @@ from tagger.metrics import EvalReport
 from tagger.notices import license_notice
 from tagger.predict import SentenceTagger
 from tagger.runtime import active_provider
+from tagger.scheme import entity_types
 
 BATCH_SIZE = 64  # texts tagged together by `pipe` (their sentences are batched across texts)
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")  # lines with their ends, as the CLI reads a file's text
@@ -42,8 +43,6 @@ class Pipeline:
     def labels(self) -> list[str]:
         """Entity types the model tags, in its label order (as `tagger models` lists them), e.g.
         ['PERS', 'ORG', 'LOC', 'MISC']."""
-        from tagger.scheme import entity_types
-
         return entity_types(self.model.labels)
 
     @property

@@ -37,12 +37,12 @@ class Loaded:
     source: str  # a folder, or hf:<Hub name>
     labels: list[str]
     splits: dict[str, list[Sentence]]
-    documents: dict[str, set[str]]  # split -> document names (documents.tsv); empty without one
+    documents: dict[str, list[str]]  # split -> each sentence's document name (documents.tsv); empty without one
     only: str = ""  # the prefix of the documents kept (--extra-documents); "": all
 
     def record(self) -> dict[str, Any]:
         """What a checkpoint keeps of a training corpus."""
-        train = self.documents.get("train")
+        train = set(self.documents.get("train", ()))
         kept = {"documents_named": f"{self.only}*"} if self.only else {}
         return {"corpus": self.corpus.hub_name or self.corpus.folder, "source": self.source,
                 "license": self.corpus.license, "sentences": len(self.splits["train"]),
@@ -84,7 +84,7 @@ def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
     if (Path(spec) / "train.conll").is_file():
         extra = load_corpus(lang, spec, ("train",))
         if prefix:
-            extra = only_documents(extra, Path(spec), prefix)
+            extra = only_documents(extra, prefix)
     elif prefix:
         raise TaggerError(f"--extra-documents {prefix}: {spec} is not a local corpus folder; documents are named"
                           " only in a folder's documents.tsv (the Hub holds no document names)")
@@ -99,28 +99,31 @@ def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
         raise TaggerError(f"--extra-train {spec}: its tags {', '.join(foreign[:6])} are not in {main.source}'s"
                           f" label set; add a corpus in the same scheme (e.g. ner-uk-2.0-4types for ner-uk)")
     scored = {d for split in SPLITS[1:] for d in main.documents.get(split, ())}
-    seen = sorted(scored & extra.documents.get("train", set()))
+    seen = sorted(scored.intersection(extra.documents.get("train", ())))
     if seen:
         raise TaggerError(f"--extra-train {spec}: its train split holds {len(seen)} document(s) of {main.source}'s"
                           f" validation or test split ({seen[0]}, ...); never train on a split you score on")
     return extra
 
 
-def only_documents(loaded: Loaded, folder: Path, prefix: str) -> Loaded:
-    """`loaded`'s train sentences of the documents whose name starts with `prefix` (its documents.tsv)."""
-    ids = document_ids(folder, "train", loaded.splits["train"])
-    kept = [s for s, name in zip(loaded.splits["train"], ids) if name.startswith(prefix)]
+def only_documents(loaded: Loaded, prefix: str) -> Loaded:
+    """`loaded`'s train sentences of the documents whose name starts with `prefix`."""
+    ids = loaded.documents.get("train")
+    if ids is None:
+        raise TaggerError(f"{Path(loaded.source) / 'documents.tsv'}: no such file; --extra-documents {prefix} picks"
+                          " documents by the names listed there")
+    kept = [(sentence, name) for sentence, name in zip(loaded.splits["train"], ids) if name.startswith(prefix)]
     if not kept:
-        some = sorted({name.split("/")[0] + "/" for name in ids if "/" in name}) or sorted(set(ids))[:3]
-        raise TaggerError(f"--extra-documents {prefix}: no train document of {folder} starts with it (its names"
-                          f" start e.g. {', '.join(some[:4])}); see its documents.tsv")
-    documents = {name for name in ids if name.startswith(prefix)}
-    return replace(loaded, splits={"train": kept}, documents={"train": documents}, only=prefix)
+        some = sorted({name.split("/")[0] + "/" if "/" in name else name for name in ids})  # folders, or names
+        raise TaggerError(f"--extra-documents {prefix}: no train document of {loaded.source} starts with it (its"
+                          f" names start e.g. {', '.join(some[:4])}); see its documents.tsv")
+    return replace(loaded, splits={"train": [s for s, _ in kept]}, documents={"train": [n for _, n in kept]},
+                   only=prefix)
 
 
-def documents_of(folder: Path, splits: dict[str, list[Sentence]]) -> dict[str, set[str]]:
-    """Each read split's document names, from the folder's documents.tsv (checked against the split, as
-    `tagger evaluate --by-document` checks it); none without one."""
+def documents_of(folder: Path, splits: dict[str, list[Sentence]]) -> dict[str, list[str]]:
+    """Each read split's sentences' document names, from the folder's documents.tsv (checked against the
+    split, as `tagger evaluate --by-document` checks it); none without one."""
     if not (folder / "documents.tsv").is_file():
         return {}
-    return {split: set(document_ids(folder, split, sentences)) for split, sentences in splits.items()}
+    return {split: document_ids(folder, split, sentences) for split, sentences in splits.items()}
