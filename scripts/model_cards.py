@@ -14,13 +14,13 @@ import argparse
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tagger.artifact import load_artifact  # noqa: E402
 from tagger.info import describe  # noqa: E402
+from tagger.render import further_corpora  # noqa: E402
 
 OUT = ROOT / "docs" / "models.md"
 INTRO = """# Model cards
@@ -31,15 +31,6 @@ the defaults (averaged pairs), by document and on raw text are in the README's m
 `tests/test_assets.py` re-measures; how each model was trained and chosen is in
 `docs/experiments.md`; how entity scores behave is in `docs/evaluation.md`.
 """
-
-
-def union(corpora: list[dict[str, Any]]) -> str:
-    """"; the train split is A's n sentences + B's m (...)" for a model trained on several corpora; "" else."""
-    if len(corpora) < 2:
-        return ""
-    parts = [f"{c['corpus']}'s {c['sentences']:,}" + (f" (its {c['documents']} documents {c['documents_named']})"
-                                                    if c.get("documents_named") else "") for c in corpora]
-    return f"; the train split is {parts[0]} sentences + " + " + ".join(parts[1:])
 
 
 def card(path: Path) -> str:
@@ -56,7 +47,7 @@ def card(path: Path) -> str:
         f" {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB; labels {', '.join(facts['labels'])}.",
         f"- **Trained on**: {data['corpus']}, "
         + ", ".join(f"{k} {v:,}" for k, v in (data["sentences"] or {}).items()) + " sentences"
-        + union(data.get("corpora") or [])
+        + further_corpora(data.get("corpora"))
         + ("; validation was trained on (a training-fit figure below)." if data["validation_held_out"] is False else "."),
         *([f"- **Weights**: {data['weights']}."] if data.get("weights") else []),
         f"- **License**: {facts['license']}.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.table import Table
 
@@ -94,6 +95,13 @@ def cell(counts: dict[str, int]) -> str:
     return text if text != "0" else "·"
 
 
+def further_corpora(corpora: list[dict[str, Any]] | None) -> str:
+    """"; + B train (n sentences[, m documents ng/*])" for each training corpus after the first (none: "")."""
+    return "".join(f"; + {c['corpus']} train ({c['sentences']:,} sentences"
+                   + (f", {c['documents']} documents {c['documents_named']})" if c.get("documents_named") else ")")
+                   for c in (corpora or [])[1:])
+
+
 def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
     """`tagger info` of one model file, from `tagger.info.describe`."""
     table = Table(title=facts["file"], title_justify="left", show_header=False)
@@ -110,9 +118,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         ("labels", ", ".join(facts["labels"])),
         ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
                        + ("" if data["validation_held_out"] is not False else "; validation was trained on")
-                       + "".join(f"; + {c['corpus']} train ({c['sentences']:,} sentences"
-                                 + (f", documents {c['documents_named']})" if c.get("documents_named") else ")")
-                                 for c in (data.get("corpora") or [])[1:])),
+                       + further_corpora(data.get("corpora"))),
         *([("weights", str(data["weights"]))] if data.get("weights") else []),
         ("license", str(facts["license"])),
         ("test F1 (this file)", f1(scores["test_f1_file"])
