@@ -18,7 +18,7 @@ from tagger.features import LstmEncoder
 from tagger.train.checkpoint import CHECKPOINT_REQUIRED, CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.crf import CRF
-from tagger.train.lstm import BiLSTMTagger, reverse_padded
+from tagger.train.lstm import BiLSTMTagger, CharCNN, reverse_padded
 from tagger.train.models import build_model
 from tagger.train.vocab import build_vocab
 from tagger.vocab import LstmVocab
@@ -27,6 +27,24 @@ CPU = torch.device("cpu")
 
 
 # --- the keystone ------------------------------------------------------------------------------
+
+
+def test_char_cnn_is_the_convolution_max_pooled_over_real_characters() -> None:
+    # CharCNN computes its Conv1d as one matrix product (faster in ONNX Runtime); the reference is the
+    # plain convolution with padding characters masked out of the max.
+    torch.manual_seed(0)
+    cnn = CharCNN(num_chars=20, char_dim=5, filters=7)
+    char_ids = torch.randint(1, 20, (3, 4, 6))
+    char_ids[0, 1, 3:] = 0  # a short word
+    char_ids[1, 2:] = 0  # padding words
+    char_ids[2, 0, 1:] = 0  # a one-character word
+    flat = char_ids.reshape(12, 6)
+    conv = torch.nn.functional.conv1d(cnn.embed(flat).transpose(1, 2), cnn.conv.weight, cnn.conv.bias, padding=1)
+    expected = conv.masked_fill((flat == 0)[:, None, :], float("-inf")).amax(dim=2)
+    expected = torch.where((flat[:, :1] != 0), expected, torch.zeros_like(expected)).reshape(3, 4, 7)
+    got = cnn(char_ids)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert (got[1, 2:] == 0).all()
 
 
 def test_overfits_the_inline_sentences_exactly(trained: Trained) -> None:
