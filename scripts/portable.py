@@ -50,7 +50,7 @@ from tagger.header import META_KEY, Quantization, check_header  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
 from tagger.runtime import machine  # noqa: E402
 
-SMALL = {"BATCH_PIECES": 2048, "MAX_BATCH": 8, "MAX_WINDOWS": 8, "BATCH_WORDS": 512}  # "small batches" for the batch-mate check
+SMALL = {"BATCH_PIECES": 2048, "MAX_BATCH": 8, "MAX_WINDOWS": 8, "BATCH_WORDS": 128, "DECODE_WORDS": 128}  # "small batches" for the batch-mate check
 
 
 def reduce_range(model: Any) -> None:

@@ -30,7 +30,8 @@ from tagger.predict import SentenceTagger, Tagger
 SHIPPED = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
 # Caps far below the defaults: every document's windows and sentences meet other batch mates.
 SMALL_BATCHES = {(subwords_module, "BATCH_PIECES"): 96, (subwords_module, "MAX_WINDOWS"): 3,
-                 (predict_module, "BATCH_WORDS"): 24, (predict_module, "MAX_BATCH"): 3}
+                 (predict_module, "BATCH_WORDS"): 24, (predict_module, "MAX_BATCH"): 3,
+                 (predict_module, "DECODE_WORDS"): 24, (predict_module, "DECODE_BATCH"): 3}
 TEXTS = ["Тарас Шевченко народився в Моринцях. Київський національний університет імені Шевченка розташований у Києві.",
          "Президент Володимир Зеленський підписав Закон про освіту.",
          "У Моринцях. Тарас Шевченко.\nКиївський національний університет розташований у Києві, а Шевченко у Моринцях.",
