@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -138,5 +137,7 @@ def load_tagger(paths: Sequence[str | Path], device: str = "auto", weights: Sequ
         return combined([tagger(path) for path in paths], weights)
     # Sessions build mostly outside the GIL (graph optimisation, the INT8 weights widened): side by
     # side they start the uk default ~0.04 s sooner on 2 cores. map keeps the order and re-raises.
+    from concurrent.futures import ThreadPoolExecutor  # here: a single model's start skips its import
+
     with ThreadPoolExecutor(len(paths)) as pool:
         return combined(list(pool.map(tagger, paths)), weights)

@@ -92,6 +92,19 @@ def test_invariants_on_edge_cases(text: str, lang: str) -> None:
     check_sentences(text, lang)
 
 
+def test_written_out_marks_are_what_unicodedata_says() -> None:
+    # The mark class is written out for start-up speed; under another Unicode it is computed instead.
+    import unicodedata
+
+    from tagger import text
+
+    if unicodedata.unidata_version != text._MARKS_UNICODE:
+        assert text._M == text._mark_class()
+        return
+    assert text._MARKS == text._mark_class()
+    assert text._M == text._MARKS
+
+
 def test_unknown_lang() -> None:
     with pytest.raises(ValueError, match=r"uk.*en"):
         tokenize("text", "de")
