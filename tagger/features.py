@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tagger.pieces import PieceEncoder
-from tagger.subwords import SubwordEncoder
+from tagger.subwords import CACHE_WORDS, SubwordEncoder
 from tagger.vocab import CONTEXT_INPUTS, SPECIALS, UNK, LstmVocab, clip_chars, normalize_word
 
 # Casing of a word: the word vocabulary is lowercased, so the model sees case here.
@@ -38,10 +38,27 @@ class LstmEncoder:
         self.char_to_id = {c: i for i, c in enumerate(vocab.chars)}
         self.pieces = PieceEncoder(vocab.pieces_tokenizer, vocab.max_word_pieces) if vocab.pieces_tokenizer else None
         self.context = SubwordEncoder.from_json(vocab.context) if vocab.context else None
+        self.cache: dict[str, tuple[int, int, list[int]]] = {}  # word -> word_features(word)
+
+    def word_features(self, word: str) -> tuple[int, int, list[int]]:
+        """(word id, case id, character ids) of a word, remembered: most words of a text recur."""
+        found = self.cache.get(word)
+        if found is None:
+            if len(self.cache) >= CACHE_WORDS:  # bound memory on endless input
+                self.cache.clear()
+            chars = clip_chars(word, self.vocab.max_word_chars)
+            found = (self.word_id(word), case_id(word), [self.char_to_id.get(c, UNK) for c in chars])
+            self.cache[word] = found
+        return found
 
     def word_id(self, word: str) -> int:
         """Id of a word's vocabulary key, UNK if unseen."""
         return self.word_to_id.get(normalize_word(word), UNK)
+
+    def context_pieces(self, sentences: Sequence[Sequence[str]]) -> list[int]:
+        """Each sentence's pieces in the context encoder's window (its words' pieces, CLS and SEP)."""
+        assert self.context is not None, "a model without a context encoder"
+        return [2 + sum(map(len, self.context.word_pieces(words))) for words in sentences]
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         """Padded int64 inputs of a batch of sentences (each non-empty), named as `vocab.input_names`.
@@ -53,17 +70,17 @@ class LstmEncoder:
         """
         batch = len(sentences)
         seq_len = max((len(s) for s in sentences), default=0)
-        clipped = [[clip_chars(w, self.vocab.max_word_chars) for w in s] for s in sentences]
-        word_len = max((len(w) for s in clipped for w in s), default=1)
+        features = [[self.word_features(w) for w in words] for words in sentences]
+        word_len = max((len(f[2]) for row in features for f in row), default=1)
         word_ids = np.zeros((batch, seq_len), dtype=np.int64)
         case_ids = np.zeros((batch, seq_len), dtype=np.int64)
         char_ids = np.zeros((batch, seq_len, word_len), dtype=np.int64)
-        char_to_id = self.char_to_id  # a local: read once per character
-        for b, (words, chars) in enumerate(zip(sentences, clipped)):
-            for t, (word, clipped_word) in enumerate(zip(words, chars)):
-                word_ids[b, t] = self.word_id(word)
-                case_ids[b, t] = case_id(word)
-                char_ids[b, t, : len(clipped_word)] = [char_to_id.get(c, UNK) for c in clipped_word]
+        padding = [0] * word_len
+        for b, row in enumerate(features):  # a row at a time: numpy's per-call cost is per sentence
+            if row:
+                word_ids[b, : len(row)] = [f[0] for f in row]
+                case_ids[b, : len(row)] = [f[1] for f in row]
+                char_ids[b, : len(row)] = [f[2] + padding[len(f[2]) :] for f in row]
         inputs = {"word_ids": word_ids, "case_ids": case_ids, "char_ids": char_ids}
         if self.pieces is not None:
             inputs["piece_ids"] = self.pieces.encode(sentences)

@@ -16,6 +16,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from tagger.batching import length_batches
+from tagger.pieces import encode_words
 
 MAX_WORD_PIECES = 16  # a longer "word" (a URL, a run of symbols) keeps its first pieces; it is labelled by its first
 OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on each side of a cut
@@ -140,7 +141,7 @@ class SubwordEncoder:
         if new:
             if len(self.cache) + len(new) > CACHE_WORDS:
                 self.cache.clear()
-            for word, encoding in zip(new, self.tokenizer.encode_batch(new, add_special_tokens=False)):
+            for word, encoding in zip(new, encode_words(self.tokenizer, new)):
                 # A word that normalises to nothing (a lone control character) still needs a piece to be scored from.
                 self.cache[word] = encoding.ids[:MAX_WORD_PIECES] or [self.unk_id]
         return [self.cache[w] for w in words]
