@@ -82,6 +82,30 @@ def test_onnx_tags_equal_torch_and_gold_including_a_windowed_sentence(exported_c
     assert tagger.tag(batch) == torch_tags(model, vocab, list(checkpoint["labels"]), batch)
 
 
+def test_batches_are_cut_by_encoder_pieces(exported_context: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tagger.subwords
+    from tagger import predict
+
+    model = Tagger(load_artifact(exported_context, device="cpu"))
+    encoder = model.emit.encoder
+    sentences = [WORDS[0], ["https://t.co/x7", "#hashtag"] + WORDS[1], WORDS[2] * 3]
+    pieces = encoder.context_pieces(sentences)
+    assert pieces == [2 + sum(map(len, encoder.context.word_pieces(s))) for s in sentences]
+    assert pieces[1] > len(sentences[1]) + 2  # a link and a hashtag: several pieces a word
+    alone = [model.tag([s])[0] for s in sentences]
+    calls: list[int] = []  # padded pieces of each encoder call
+    run = model.emit.run
+    monkeypatch.setattr(model.emit, "run", lambda inputs: calls.append(inputs["input_ids"].size) or run(inputs))
+    monkeypatch.setattr(tagger.subwords, "BATCH_PIECES", max(pieces))
+    assert model.tag(sentences) == alone
+    assert len(calls) >= 2 and max(calls) <= max(pieces)
+    calls.clear()
+    monkeypatch.setattr(predict, "BATCH_WORDS", 1)  # word limits do not cut a context model's batches
+    monkeypatch.setattr(tagger.subwords, "BATCH_PIECES", 10_000)
+    assert model.tag(sentences) == alone
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("mode", ["int8", "int8-fp16"])
 def test_quantised_export_of_the_encoder_and_the_lstm(trained_context: Trained, session_corpus: Path, tmp_path: Path,
                                                       mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
