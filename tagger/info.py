@@ -83,18 +83,23 @@ def model_info(model: str) -> list[dict[str, Any]]:
 
 def catalogue() -> list[dict[str, Any]]:
     """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
-    language (`uk`) and each file alone (`uk_bert`), with labels, files, sizes and recorded test F1."""
-    from tagger.header import ARCHS
-    from tagger.shipped import BEST_FIRST, shipped_models
+    language (`uk`), each file alone (`uk_bert`) and an average that is not its language's default
+    (`uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
+    from tagger.shipped import ARCH_CHOICES, BEST_FIRST, shipped_models
 
     entries = []
     headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
     for lang in BEST_FIRST:
-        for arch in (None, *ARCHS):
+        default: list[Path] = []
+        for arch in (None, *ARCH_CHOICES):
             try:
                 paths, weights = shipped_models(lang, arch)
             except ArtifactError:
                 continue
+            if arch is None:
+                default = paths
+            elif "+" in arch and paths == default:
+                continue  # the default itself, listed under the language's name
             headers = [headers_of.setdefault(p, load_artifact(p, "cpu").header) for p in paths]
             single = len(paths) == 1
             entries.append({

@@ -179,7 +179,9 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
         assert all(f["bytes"] > 0 for f in entry["files"])
     if "uk_lstm" not in entries:
         pytest.skip("no uk BiLSTM shipped")
-    assert entries["uk"]["default"] and len(entries["uk"]["files"]) == 2
+    assert entries["uk"]["default"] and entries["uk"]["files"] == entries["uk_bert"]["files"]  # the best test F1
+    assert [f["file"] for f in entries["uk_bert+lstm"]["files"]] == ["uk_bert.onnx", "uk_lstm.onnx"]
+    assert entries["uk_bert+lstm"]["weights"] == [0.6, 0.4] and "en_bert+lstm" not in entries  # en's is its default
     assert entries["uk_lstm"]["labels"] == ["PERS", "ORG", "LOC", "MISC"] and entries["uk_lstm"]["test_f1"] > 0.5
     by_name = CliRunner().invoke(cli, ["tag", "--model", "uk_lstm", "--format", "jsonl"], input=TEXT)
     by_arch = CliRunner().invoke(cli, ["tag", "--lang", "uk", "--arch", "lstm", "--format", "jsonl"], input=TEXT)
