@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tagger.pieces import PieceEncoder
-from tagger.subwords import CACHE_WORDS, SubwordEncoder
+from tagger.pieces import CACHE_WORDS, PieceEncoder, by_sentence
+from tagger.subwords import SubwordEncoder
 from tagger.vocab import CONTEXT_INPUTS, SPECIALS, UNK, LstmVocab, clip_chars, normalize_word
 
 # Casing of a word: the word vocabulary is lowercased, so the model sees case here.
@@ -58,7 +58,7 @@ class LstmEncoder:
     def context_pieces(self, sentences: Sequence[Sequence[str]]) -> list[int]:
         """Each sentence's pieces in the context encoder's window (its words' pieces, CLS and SEP)."""
         assert self.context is not None, "a model without a context encoder"
-        return [2 + sum(map(len, self.context.word_pieces(words))) for words in sentences]
+        return [2 + sum(map(len, pieces)) for pieces in by_sentence(self.context.word_pieces, sentences)]
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         """Padded int64 inputs of a batch of sentences (each non-empty), named as `vocab.input_names`.

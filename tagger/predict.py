@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import onnxruntime as ort
 
+from tagger import subwords as subwords_module
 from tagger.artifact import Artifact
 from tagger.batching import length_batches
 from tagger.decode import Decoder
@@ -15,7 +16,6 @@ from tagger.errors import ArtifactError
 from tagger.features import LstmEncoder
 from tagger.header import Header
 from tagger.scheme import tags_to_spans
-from tagger import subwords as subwords_module
 from tagger.subwords import SubwordEncoder
 from tagger.vocab import LstmVocab
 

@@ -16,7 +16,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from tagger.batching import length_batches
-from tagger.pieces import encode_words
+from tagger.pieces import CACHE_WORDS, by_sentence, encode_words
 
 MAX_WORD_PIECES = 16  # a longer "word" (a URL, a run of symbols) keeps its first pieces; it is labelled by its first
 OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on each side of a cut
@@ -24,7 +24,6 @@ OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on e
 # a uk default run peaked at 2.6 GB); entities do not depend on it (portable INT8, tests/test_portable.py).
 BATCH_PIECES = 1_024
 MAX_WINDOWS = 128  # windows per encoder call
-CACHE_WORDS = 200_000  # words whose pieces are remembered (bounded: input can be endless)
 
 # (input_ids, attention_mask), both (batch, pieces) int64 -> scores (batch, pieces, num_labels)
 RunFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -148,7 +147,7 @@ class SubwordEncoder:
 
     def windows(self, sentences: Sequence[Sequence[str]]) -> tuple[list[Window], list[list[list[int]]]]:
         """The windows of each sentence (in order) and the piece ids of every word."""
-        pieces = [self.word_pieces(words) for words in sentences]
+        pieces = by_sentence(self.word_pieces, sentences)
         capacity = self.max_pieces - 2
         windows = [
             Window(i, *plan)
