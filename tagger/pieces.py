@@ -12,10 +12,10 @@ CACHE_WORDS = 200_000  # words whose pieces (or features) are remembered (bounde
 
 
 def encode_words(tokenizer: Tokenizer, words: list[str]) -> list[Encoding]:
-    """Each word's encoding, no special tokens. `encode_batch_fast` (tokenizers >= 0.20) skips the
-    offsets, which nothing here reads: 1.6x faster on 12,235 Ukrainian words."""
-    fast = getattr(tokenizer, "encode_batch_fast", None)
-    return (fast or tokenizer.encode_batch)(words, add_special_tokens=False)
+    """Each word's encoding, no special tokens. One call a word: the batch call's thread pool fights
+    ONNX Runtime's threads for the cores (2x slower on 2 cores between session runs), and words come
+    in hundreds a batch, too few to pay for parallelism."""
+    return [tokenizer.encode(word, add_special_tokens=False) for word in words]
 
 
 def by_sentence(word_pieces: Callable[[list[str]], list[list[int]]],

@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from tagger import subwords as subwords_module
 from tagger.artifact import Artifact
-from tagger.batching import length_batches
+from tagger.batching import length_batches, prefetched
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmEncoder
@@ -113,8 +113,9 @@ class LstmEmitter:
             batches = length_batches([len(t) for t in texts], MAX_BATCH, BATCH_WORDS)
         else:
             batches = length_batches(self.encoder.context_pieces(texts), MAX_BATCH, subwords_module.BATCH_PIECES)
-        for batch in batches:
-            emissions = self.run(self.encoder.encode([texts[k] for k in batch]))  # (batch, seq_len, num_labels)
+        inputs = prefetched(lambda batch: self.encoder.encode([texts[k] for k in batch]), batches)
+        for batch, feed in zip(batches, inputs):
+            emissions = self.run(feed)  # (batch, seq_len, num_labels)
             for b, k in enumerate(batch):
                 scores[k] = emissions[b, : len(texts[k])]
         out: list[list[np.ndarray]] = [[] for _ in sentences]
