@@ -112,7 +112,7 @@ def tag_with_ray(spec: ModelSpec, inputs: Sequence[str], out: str, options: RayO
     ray = start(options.address)
     output_folder(out)
     summary = Summary()
-    pending = []
+    pending: list[str] = []
     for path in inputs:
         target = target_of(out, path)
         (summary.skipped if shard_exists(target) else pending).append(path)

@@ -188,15 +188,15 @@ def write_shard(target: str, lines: Iterable[str]) -> None:
 
         fs, inner = remote(target)
         parent, name = inner.rsplit("/", 1) if "/" in inner else ("", inner)
-        tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp" if parent else f".{name}.{uuid.uuid4().hex}.tmp"
+        staged = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp" if parent else f".{name}.{uuid.uuid4().hex}.tmp"
         try:
-            with fs.open_output_stream(tmp) as out:
+            with fs.open_output_stream(staged) as out:
                 for line in lines:
                     out.write(line.encode("utf-8"))
-            fs.move(tmp, inner)
+            fs.move(staged, inner)
         finally:
-            if fs.get_file_info(tmp).type != pafs.FileType.NotFound:  # a failed write leaves nothing behind
-                fs.delete_file(tmp)
+            if fs.get_file_info(staged).type != pafs.FileType.NotFound:  # a failed write leaves nothing behind
+                fs.delete_file(staged)
     except OSError as err:
         raise OutputError(f"{target}: cannot write the shard ({err.strerror or err}); check the folder and its free space") from None
 
