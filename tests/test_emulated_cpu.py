@@ -5,8 +5,8 @@ there alone cannot show what an AVX2 laptop or cloud VM computes. `qemu-x86_64` 
 model (AVX2 + FMA, no AVX-512, no VNNI) makes ONNX Runtime pick its AVX2 kernels whatever the host:
 the probe below proves it does (its 255 x 127 product saturates there, as on a real AVX2 EPYC), and
 then models tagged natively and emulated must give the same entities. Skipped where qemu-user is
-not installed (`apt-get install qemu-user`; `.ci/run` installs it). The emulator is ~1000x slower
-than the host, so the texts are short.
+not installed (`apt-get install qemu-user`; `.ci/run` installs it). The emulator runs the graphs
+~1000x slower than the host, so the texts are short.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ QEMU = shutil.which("qemu-x86_64")
 # and would warn about on every start.
 HASWELL = "Haswell-v4,-pcid,-x2apic,-tsc-deadline,-invpcid,-spec-ctrl"
 ROOT = Path(__file__).resolve().parents[1]
-EMULATED_SECONDS = 900  # a ceiling, not an expectation: a start-up alone is ~10 s emulated
+EMULATED_SECONDS = 900  # a ceiling: a start-up is ~2-4 s emulated, one sentence through BERT ~15 s
 
 pytestmark = pytest.mark.skipif(QEMU is None or platform.machine() != "x86_64" or sys.platform != "linux",
                                 reason="needs qemu-user on x86-64 Linux (apt-get install qemu-user)")
