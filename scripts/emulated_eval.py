@@ -1,0 +1,77 @@
+"""`tagger evaluate` of shipped models natively and on an emulated AVX2-only CPU, over the first N test sentences.
+
+    python scripts/emulated_eval.py --data ../shared/data --sentences 40 [MODEL.onnx ...]
+
+The emulated CPU is qemu-user's Haswell (AVX2 + FMA, no AVX-512, no VNNI; `apt-get install
+qemu-user`), on which ONNX Runtime takes its AVX2 kernels (`scripts/avx2_probe.py` prints the
+saturated 1,048,544 there). The emulator runs the graphs ~1000x slower, so it scores a sample of
+each model's test split (the first N sentences, written to a temporary folder, never into the repo)
+and prints, per model, the scores both ways and whether the reports are identical. `--sentences 0`
+scores the whole split (27 minutes for uk_lstm; hours for a BERT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+HASWELL = "Haswell-v4,-pcid,-x2apic,-tsc-deadline,-invpcid,-spec-ctrl"
+CORPUS = {"uk": "ner-uk", "en": "wnut17"}
+
+
+def sample(data: Path, lang: str, sentences: int, folder: Path) -> Path:
+    """A corpus folder whose test split is the first `sentences` of `lang`'s (0: all of it)."""
+    source = data / CORPUS[lang]
+    blocks = [b for b in (source / "test.conll").read_text(encoding="utf-8").split("\n\n") if b.strip()]
+    out = folder / lang
+    out.mkdir(parents=True)
+    (out / "test.conll").write_text("\n\n".join(blocks[:sentences] if sentences else blocks) + "\n", encoding="utf-8")
+    if (source / "labels.txt").is_file():
+        (out / "labels.txt").write_text((source / "labels.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    return out
+
+
+def evaluate(model: Path, folder: Path, emulated: bool) -> tuple[dict, float]:
+    """(the JSON report, wall seconds) of `tagger evaluate --split test` of `model` on `folder`."""
+    prefix = ["qemu-x86_64", "-cpu", HASWELL] if emulated else []
+    start = time.perf_counter()
+    done = subprocess.run([*prefix, sys.executable, "-m", "tagger", "evaluate", "--split", "test", "--model",
+                           str(model), "--data", str(folder), "--device", "cpu", "--json"],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{model.name}: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*", type=Path, help="[default: every shipped model]")
+    parser.add_argument("--data", type=Path, required=True, help="folder holding ner-uk/ and wnut17/")
+    parser.add_argument("--sentences", type=int, default=40, help="first N test sentences (0: all)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tagger.artifact import load_artifact
+
+    models = args.models or sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir()
+                                   if p.name.endswith(".onnx"))
+    print("| model | sentences | native F1 | emulated AVX2 F1 | reports identical | emulated s |")
+    print("|---|---:|---:|---:|---|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            lang = load_artifact(model, "cpu").language
+            folder = sample(args.data, lang, args.sentences, Path(tmp) / model.stem)
+            native, _ = evaluate(model, folder, emulated=False)
+            emulated, seconds = evaluate(model, folder, emulated=True)
+            print(f"| {model.name} | {args.sentences or 'all'} | {native['micro']['f1']:.4f} |"
+                  f" {emulated['micro']['f1']:.4f} | {'yes' if native == emulated else 'NO'} | {seconds:,.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
