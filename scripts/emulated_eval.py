@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 HASWELL = "Haswell-v4,-pcid,-x2apic,-tsc-deadline,-invpcid,-spec-ctrl"
@@ -57,9 +56,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tagger.artifact import load_artifact
+    from tagger.shipped import shipped_files
 
-    models = args.models or sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir()
-                                   if p.name.endswith(".onnx"))
+    models = args.models or shipped_files()
     print("| model | sentences | native F1 | emulated AVX2 F1 | reports identical | emulated s |")
     print("|---|---:|---:|---:|---|---:|")
     with tempfile.TemporaryDirectory() as tmp:

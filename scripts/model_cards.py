@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from tagger.artifact import load_artifact  # noqa: E402
 from tagger.info import describe  # noqa: E402
 from tagger.render import further_corpora  # noqa: E402
+from tagger.shipped import shipped_files  # noqa: E402
 
 OUT = ROOT / "docs" / "models.md"
 INTRO = """# Model cards
@@ -75,7 +75,7 @@ def card(path: Path) -> str:
 
 def render() -> str:
     """The whole page."""
-    files = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
+    files = shipped_files()
     return INTRO + "\n" + "\n".join(card(p) for p in files)
 
 

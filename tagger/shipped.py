@@ -19,6 +19,11 @@ ARCH_CHOICES = ("+".join(sorted(ARCHS)), *sorted(ARCHS))  # what `tag --arch` ta
 ARCH_WEIGHTS = {"bert": 0.6, "lstm": 0.4}
 
 
+def shipped_files() -> list[Path]:
+    """Every shipped model file (`tagger.assets/*.onnx`), sorted by name."""
+    return sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
+
+
 def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list[float]]:
     """The shipped model files of `lang` for `arch`, or its best shipped choice, with their weights."""
     folder = resources.files("tagger.assets")
@@ -29,7 +34,7 @@ def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list
         if all(c.is_file() for c in candidates):
             weights = [ARCH_WEIGHTS[name] for name in names] if len(names) > 1 else [1.0]
             return [Path(str(c)) for c in candidates], weights
-    shipped = sorted(p.name for p in folder.iterdir() if p.name.endswith(".onnx"))
+    shipped = [p.name for p in shipped_files()]
     raise ArtifactError(
         f"no shipped {' or '.join(archs)} model for language {lang!r} (shipped: {', '.join(shipped) or 'none'});"
         " pass --model FILE.onnx"

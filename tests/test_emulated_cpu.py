@@ -17,13 +17,13 @@ import platform
 import shutil
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from conftest import Trained, quiet_export
 from tagger.artifact import load_artifact
+from tagger.shipped import shipped_files
 
 QEMU = shutil.which("qemu-x86_64")
 # QEMU 7.2's Haswell: AVX2, FMA, no AVX-512; the dropped features are ones qemu-user cannot emulate
@@ -91,7 +91,7 @@ def test_a_fresh_int8_export_tags_alike_on_the_emulated_avx2_cpu(tiny_int8: Path
     assert_alike(tiny_int8, "uk")
 
 
-SHIPPED = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
+SHIPPED = shipped_files()
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])

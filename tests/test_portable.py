@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,9 @@ from tagger.annotate import DocStart, Entity, TaggedSentence, annotate
 from tagger.artifact import load_artifact
 from tagger.documents import Document
 from tagger.predict import SentenceTagger, Tagger
+from tagger.shipped import shipped_files
 
-SHIPPED = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
+SHIPPED = shipped_files()
 # Caps far below the defaults: every document's windows and sentences meet other batch mates.
 SMALL_BATCHES = {(subwords_module, "BATCH_PIECES"): 96, (subwords_module, "MAX_WINDOWS"): 3,
                  (predict_module, "BATCH_WORDS"): 24, (predict_module, "MAX_BATCH"): 3,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
 import onnx
@@ -18,9 +17,10 @@ from tagger.artifact import load_artifact
 from tagger.cli import cli
 from tagger.errors import ArtifactError
 from tagger.header import META_KEY, BertHeader, LstmHeader, check_header, required_keys
+from tagger.shipped import shipped_files
 from tagger.train.checkpoint import CHECKPOINT_VERSION, load_checkpoint
 
-SHIPPED = sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
+SHIPPED = shipped_files()
 
 
 def header_of(path: Path) -> dict[str, object]:

