@@ -13,6 +13,8 @@ from tagger.conll import Sentence
 from tagger.corpus import load_split
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
+from tagger.export.fourbit import METHOD as FOUR_BIT
+from tagger.export.fourbit import store_4bit
 from tagger.export.header import set_header
 from tagger.export.portable import float_compute, int8_weights, saturation_risks
 from tagger.header import BertHeader, Header, Quantization
@@ -185,7 +187,8 @@ def write_quantized(path: Path, out: Path, mode: str, header: Header,
                     calibration: Sequence[Sequence[str]] = (), alpha: float = SMOOTH_ALPHA) -> str:
     """Write the graph at `path` quantised by `mode` (a MODES key) to `out`, without a header.
 
-    A BERT graph fused by export/fusion.py gets its weights stored INT8 directly (FUSED_MODES);
+    Weights that are 4-bit values (a frozen e5 encoder's) are first stored as such (export/fourbit.py).
+    Then a BERT graph fused by export/fusion.py gets its weights stored INT8 directly (FUSED_MODES);
     any other goes through `dynamic_int8`. With calibration sentences, an unfused BERT graph's FFN
     inputs are smoothed first (see SMOOTH_ALPHA).
 
@@ -195,6 +198,7 @@ def write_quantized(path: Path, out: Path, mode: str, header: Header,
     import onnx
 
     graph = widened_graph(path)
+    four_bit = store_4bit(graph)
     if any(node.op_type == "Attention" for node in graph.graph.node):
         op_types, method = FUSED_MODES[mode]
         int8_weights(graph, op_types)
@@ -204,7 +208,7 @@ def write_quantized(path: Path, out: Path, mode: str, header: Header,
         matrices_to_float16(graph)
     check_portable(graph, out)
     onnx.save(graph, str(out))
-    return method
+    return f"{method}; {FOUR_BIT}" if four_bit else method
 
 
 def dynamic_int8(graph: Any, out: Path, mode: str, header: Header, calibration: Sequence[Sequence[str]],
