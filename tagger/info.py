@@ -83,13 +83,13 @@ def model_info(model: str) -> list[dict[str, Any]]:
 
 def catalogue() -> list[dict[str, Any]]:
     """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
-    language (`uk`), each file alone (`uk_bert`) and an average that is not its language's default
-    (`uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
-    from tagger.shipped import ARCH_CHOICES, BEST_FIRST, shipped_models
+    language (`uk`) or family (`uk13`), each file alone (`uk_bert`) and an average that is not its
+    language's default (`uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
+    from tagger.shipped import ARCH_CHOICES, BEST_FIRST, language_of, shipped_models
 
     entries = []
     headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
-    for lang in BEST_FIRST:
+    for lang in BEST_FIRST:  # a language, or a family of one (uk13)
         default: list[Path] = []
         for arch in (None, *ARCH_CHOICES):
             try:
@@ -104,7 +104,7 @@ def catalogue() -> list[dict[str, Any]]:
             single = len(paths) == 1
             entries.append({
                 "name": lang if arch is None else f"{lang}_{arch}",
-                "lang": lang,
+                "lang": language_of(lang),
                 "arch": "+".join(str(h["arch"]) for h in headers),
                 "default": arch is None,
                 "labels": entity_types(headers[0]["labels"]),

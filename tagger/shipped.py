@@ -12,7 +12,10 @@ from tagger.header import ARCHS
 # uk: the seed-3 BERT alone (0.8602) beats its average with the BiLSTM (0.8537), which reads whole
 # documents and raw text better (0.8684 / 0.8669 against 0.8525 / 0.8442). en: the average beats
 # either; the en BiLSTM over frozen e5 features edges out fine-tuned e5.
-BEST_FIRST = {"uk": ("bert", "bert+lstm", "lstm"), "en": ("bert+lstm", "lstm", "bert")}
+# Besides the languages (what --lang picks), a name may be a family of one language with other
+# labels, reached by --model NAME: uk13 = ner-uk 2.0's 13 types (dates, money, jobs, laws, ...).
+BEST_FIRST = {"uk": ("bert", "bert+lstm", "lstm"), "en": ("bert+lstm", "lstm", "bert"), "uk13": ("bert",)}
+LANGUAGE = {"uk13": "uk"}  # the text language of a name that is not a language code
 ARCH_CHOICES = ("+".join(sorted(ARCHS)), *sorted(ARCHS))  # what `tag --arch` takes: an arch, or both averaged
 # Each arch's weight in an average, chosen on uk validation with models that never saw it (README,
 # "Averaging"): 0.6/0.4 was best for 5 of 6 BERT seeds; at 0.5/0.5 the gain over BERT alone on test was noise.
@@ -24,8 +27,14 @@ def shipped_files() -> list[Path]:
     return sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
 
 
+def language_of(name: str) -> str:
+    """The text language of a shipped name (`uk13` -> `uk`; a language is its own)."""
+    return LANGUAGE.get(name, name)
+
+
 def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list[float]]:
-    """The shipped model files of `lang` for `arch`, or its best shipped choice, with their weights."""
+    """The shipped model files of `lang` (a language, or a name of BEST_FIRST) for `arch`, or its
+    best shipped choice, with their weights."""
     folder = resources.files("tagger.assets")
     archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCH_CHOICES))
     for choice in archs:
