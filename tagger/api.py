@@ -139,16 +139,19 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
     """Entity-level scores of `nlp` on a corpus split, the report `tagger evaluate` prints.
 
     Args:
-        data: a local corpus folder (or one holding ner-uk/ and wnut17/); None: $TAGGER_DATA, else the Hub.
+        data: a local corpus folder, or one holding the model's (ner-uk/, wnut17/, ner-uk-2.0/ for uk13);
+            None: $TAGGER_DATA, else the Hub.
         by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
     """
-    from tagger.corpus import document_ids, load_split, local_folder
+    from tagger.corpus import document_ids, known_corpus, load_split, local_folder
     from tagger.evaluation import evaluate as run
 
-    gold = load_split(nlp.lang, split, data)
+    # The corpus the model was trained on, as its header names it: a 13-type model is scored on ner-uk-2.0.
+    corpus = known_corpus(nlp.artifacts[0].header.get("provenance", {}).get("data", {}).get("corpus"), nlp.lang)
+    gold = load_split(nlp.lang, split, data, corpus)
     documents = None
     if by_document:
-        folder = local_folder(nlp.lang, data)
+        folder = local_folder(nlp.lang, data, corpus)
         if folder is None:
             raise TaggerError("by-document scoring needs a local corpus folder (--data DIR or $TAGGER_DATA)"
                               " with a documents.tsv; the Hub splits have no document boundaries")

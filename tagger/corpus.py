@@ -74,22 +74,29 @@ def corpus_at(folder: Path | None, lang: str) -> Corpus:
     return known if known is not None and known.lang == lang else corpus_of(lang)
 
 
-def local_folder(lang: str, data: str | Path | None = None) -> Path | None:
-    """The local folder of `lang`'s corpus: `data`, else $TAGGER_DATA; None if neither is set.
+def known_corpus(name: str | None, lang: str) -> Corpus:
+    """The corpus a model's header names (its Hub name or folder, as training recorded it), if known
+    and of `lang`; else `lang`'s own corpus."""
+    found = next((c for c in KNOWN.values() if name and name in (c.hub_name, c.folder)), None)
+    return found if found is not None and found.lang == lang else corpus_of(lang)
+
+
+def local_folder(lang: str, data: str | Path | None = None, corpus: Corpus | None = None) -> Path | None:
+    """The local folder of `corpus` (default: `lang`'s): `data`, else $TAGGER_DATA; None if neither is set.
 
     Either may name the corpus folder itself (holding train/validation/test.conll) or a
-    parent folder holding it under the corpus's folder name (`ner-uk/`, `wnut17/`).
+    parent folder holding it under the corpus's folder name (`ner-uk/`, `wnut17/`, `ner-uk-2.0/`).
     """
     root = data if data is not None else os.environ.get(DATA_ENV) or None
     if root is None:
         return None
-    root = Path(root)
-    for candidate in (root, root / corpus_of(lang).folder):
+    root, folder = Path(root), (corpus or corpus_of(lang)).folder
+    for candidate in (root, root / folder):
         if (candidate / "train.conll").is_file() or (candidate / "test.conll").is_file():
             return candidate
     raise TaggerError(
-        f"{root}: no {corpus_of(lang).folder} corpus there; expected train.conll, validation.conll,"
-        f" test.conll (and labels.txt) in it or in {root / corpus_of(lang).folder}"
+        f"{root}: no {folder} corpus there; expected train.conll, validation.conll,"
+        f" test.conll (and labels.txt) in it or in {root / folder}"
     )
 
 
@@ -108,12 +115,12 @@ def read_local_split(folder: Path, lang: str, split: str) -> list[Sentence]:
     return read_conll(folder / f"{split}.conll", read_labels(folder, lang))
 
 
-def load_split(lang: str, split: str, data: str | Path | None = None) -> list[Sentence]:
-    """One split of `lang`'s corpus, from a local folder if given, else from the Hugging Face Hub."""
-    folder = local_folder(lang, data)
+def load_split(lang: str, split: str, data: str | Path | None = None, corpus: Corpus | None = None) -> list[Sentence]:
+    """One split of `corpus` (default: `lang`'s), from a local folder if given, else from the Hugging Face Hub."""
+    folder = local_folder(lang, data, corpus)
     if folder is not None:
         return read_local_split(folder, lang, split)
-    return hub_split(lang, split)
+    return hub_corpus(corpus or corpus_of(lang), (split,))[1][split]
 
 
 def document_ids(folder: Path, split: str, sentences: list[Sentence]) -> list[str]:
@@ -166,11 +173,6 @@ def check_hub(name: str, hint: str) -> None:
     except OSError as err:
         raise TaggerError(f"cannot reach the Hugging Face Hub ({url.hostname}: {err.strerror or err}) to load"
                           f" {name}; {hint}") from None
-
-
-def hub_split(lang: str, split: str) -> list[Sentence]:
-    """One split from the Hub (needs the `datasets` package and a network)."""
-    return hub_corpus(corpus_of(lang), (split,))[1][split]
 
 
 def hub_corpus(corpus: Corpus, splits: Sequence[str] = SPLITS) -> tuple[list[str], dict[str, list[Sentence]]]:

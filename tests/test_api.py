@@ -187,3 +187,18 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
     by_arch = CliRunner().invoke(cli, ["tag", "--lang", "uk", "--arch", "lstm", "--format", "jsonl"], input=TEXT)
     assert by_name.exit_code == 0 and by_name.stdout == by_arch.stdout
     assert "not a shipped model name" in assert_clean_error(CliRunner().invoke(cli, ["tag", "--model", "xx_gpt"], input=TEXT))
+
+
+def test_a_model_is_scored_on_the_corpus_its_header_names(tmp_path: Path) -> None:
+    """A parent folder (like ../shared/data) holds several corpora: a 13-type model's test split is
+    ner-uk-2.0's, not ner-uk's, whose labels it does not tag."""
+    from tagger.corpus import corpus_of, known_corpus, load_split
+
+    for folder in ("ner-uk", "ner-uk-2.0"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "test.conll").write_text(f"Київ\tB-LOC\n{folder}\tO\n", encoding="utf-8")
+    thirteen = known_corpus("Goader/ner-uk-2.0", "uk")
+    assert thirteen.folder == "ner-uk-2.0" and known_corpus("benjamin/ner-uk", "uk") == corpus_of("uk")
+    assert known_corpus("wnut_17", "uk") == corpus_of("uk")  # another language's corpus: not this model's
+    assert load_split("uk", "test", tmp_path, thirteen)[0].words == ["Київ", "ner-uk-2.0"]
+    assert load_split("uk", "test", tmp_path)[0].words == ["Київ", "ner-uk"]
