@@ -26,10 +26,9 @@ from tagger.artifact import load_artifact
 from tagger.shipped import shipped_files
 
 QEMU = shutil.which("qemu-x86_64")
-# QEMU 7.2's Haswell: AVX2, FMA, no AVX-512; the dropped features are ones qemu-user cannot emulate
-# and would warn about on every start.
-HASWELL = "Haswell-v4,-pcid,-x2apic,-tsc-deadline,-invpcid,-spec-ctrl"
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from emulated_eval import emulated_command  # noqa: E402  the one place the emulated CPU is spelled out
 EMULATED_SECONDS = 900  # a ceiling: a start-up is ~2-4 s emulated, one sentence through BERT ~15 s
 
 pytestmark = pytest.mark.skipif(QEMU is None or platform.machine() != "x86_64" or sys.platform != "linux",
@@ -44,10 +43,11 @@ SENTENCES = {
 
 def run(args: list[str], stdin: str = "", emulated: bool = False) -> str:
     """stdout of `python ARGS` in this interpreter, natively or on the emulated AVX2-only CPU."""
-    prefix = [QEMU or "qemu-x86_64", "-cpu", HASWELL] if emulated else []
+    command = [sys.executable, *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*prefix, sys.executable, *args], input=stdin.encode(), capture_output=True,
-                          cwd=ROOT, env=env, timeout=EMULATED_SECONDS, check=False)
+    done = subprocess.run(emulated_command(command, QEMU or "qemu-x86_64") if emulated else command,
+                          input=stdin.encode(), capture_output=True, cwd=ROOT, env=env, timeout=EMULATED_SECONDS,
+                          check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return done.stdout.decode()
 
