@@ -187,6 +187,13 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
     by_arch = CliRunner().invoke(cli, ["tag", "--lang", "uk", "--arch", "lstm", "--format", "jsonl"], input=TEXT)
     assert by_name.exit_code == 0 and by_name.stdout == by_arch.stdout
     assert "not a shipped model name" in assert_clean_error(CliRunner().invoke(cli, ["tag", "--model", "xx_gpt"], input=TEXT))
+    if "uk13" in entries:  # the 13-type family: a uk model reached by its name, not by --lang
+        assert entries["uk13"]["lang"] == "uk" and entries["uk13"]["files"] == entries["uk13_bert"]["files"]
+        assert {"PERS", "ORG", "LOC", "DATE", "MON", "JOB", "DOC"} <= set(entries["uk13"]["labels"])
+        dated = CliRunner().invoke(cli, ["tag", "--model", "uk13", "--format", "jsonl"],
+                                   input="Міністр фінансів Сергій Марченко 5 березня 2024 року виділив 100 мільйонів гривень.")
+        assert dated.exit_code == 0, dated.output
+        assert {"JOB", "PERS", "DATE", "MON"} <= {e["label"] for e in json.loads(dated.stdout)["entities"]}
 
 
 def test_a_model_is_scored_on_the_corpus_its_header_names(tmp_path: Path) -> None:

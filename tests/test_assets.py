@@ -45,8 +45,9 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def documented_f1(lang: str, arch: str) -> float:
     """The test micro F1 the README's shipped-model table states for `--lang lang [--arch arch]`."""
     rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
-    # A choice's row names it in its first cell: `uk --arch bert`, or `en` (default: `bert+lstm`).
-    names = (f"`{lang} --arch {arch}`", f"`{lang}` (default: `{arch}`)")
+    # A choice's row names it in its first cell: `uk --arch bert`, `en` (default: `bert+lstm`), or a
+    # family's single choice `--model uk13`.
+    names = (f"`{lang} --arch {arch}`", f"`{lang}` (default: `{arch}`)", f"`--model {lang}`")
     matches = [row for row in rows if any(name in row.split("|")[1] for name in names)]
     assert len(matches) == 1, f"the README's model table has no single row for {names[0]!r}"
     figure = re.search(r"\*\*(0\.\d{4})\*\*", matches[0])
