@@ -143,15 +143,21 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
             None: $TAGGER_DATA, else the Hub.
         by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
     """
-    from tagger.corpus import document_ids, known_corpus, load_split, local_folder
+    from tagger.corpus import document_ids, known_corpus, load_split, local_folder, read_labels
     from tagger.evaluation import evaluate as run
+    from tagger.scheme import entity_types
 
     # The corpus the model was trained on, as its header names it: a 13-type model is scored on ner-uk-2.0.
     corpus = known_corpus(nlp.artifacts[0].header.get("provenance", {}).get("data", {}).get("corpus"), nlp.lang)
+    folder = local_folder(nlp.lang, data, corpus)
+    scheme = entity_types(read_labels(folder, nlp.lang) if folder else corpus.labels)
+    if set(scheme) != set(nlp.labels):  # scores across two schemes would mean nothing
+        raise TaggerError(f"{nlp.name} tags {', '.join(nlp.labels)} but the {split} split of"
+                          f" {folder or corpus.hub_name} is annotated with {', '.join(scheme)}; score it on a corpus"
+                          f" in its own scheme (--data: the {corpus.folder} folder, or one holding it)")
     gold = load_split(nlp.lang, split, data, corpus)
     documents = None
     if by_document:
-        folder = local_folder(nlp.lang, data, corpus)
         if folder is None:
             raise TaggerError("by-document scoring needs a local corpus folder (--data DIR or $TAGGER_DATA)"
                               " with a documents.tsv; the Hub splits have no document boundaries")

@@ -209,3 +209,15 @@ def test_a_model_is_scored_on_the_corpus_its_header_names(tmp_path: Path) -> Non
     assert known_corpus("wnut_17", "uk") == corpus_of("uk")  # another language's corpus: not this model's
     assert load_split("uk", "test", tmp_path, thirteen)[0].words == ["Київ", "ner-uk-2.0"]
     assert load_split("uk", "test", tmp_path)[0].words == ["Київ", "ner-uk"]
+
+
+def test_evaluate_refuses_a_corpus_annotated_in_another_scheme(tmp_path: Path) -> None:
+    """A 4-type model on a 13-type split (or the reverse) would print scores that mean nothing."""
+    try:
+        nlp = tagger.load("uk", arch="lstm", device="cpu")
+    except tagger.TaggerError:
+        pytest.skip("no uk BiLSTM shipped")
+    (tmp_path / "test.conll").write_text("Київ\tB-LOC\n5\tB-DATE\nтравня\tI-DATE\n", encoding="utf-8")
+    (tmp_path / "labels.txt").write_text("O\nB-LOC\nI-LOC\nB-DATE\nI-DATE\n", encoding="utf-8")
+    with pytest.raises(tagger.TaggerError, match="annotated with LOC, DATE; score it on a corpus in its own scheme"):
+        tagger.evaluate(nlp, "test", tmp_path)
