@@ -61,7 +61,7 @@ def store_4bit(model: Any) -> int:
     import onnx
     from onnx import helper, numpy_helper
 
-    from tagger.export.portable import _prune
+    from tagger.export.portable import prune
 
     graph = model.graph
     inits = {init.name: init for init in graph.initializer}
@@ -121,7 +121,7 @@ def store_4bit(model: Any) -> int:
     nodes = [new for node in originals for new in converted.get(id(node), [node])]
     del graph.node[:]
     graph.node.extend(nodes)
-    _prune(model)
+    prune(model)
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     model.ir_version = max(model.ir_version, 10)  # INT4 tensors

@@ -157,11 +157,11 @@ def float_compute(model: Any) -> int:
              for new in added.get(id(node), [node])]
     del graph.node[:]
     graph.node.extend(nodes)
-    _prune(model)
+    prune(model)
     return rewritten
 
 
-def _prune(model: Any) -> None:
+def prune(model: Any) -> None:
     """Drop nodes whose outputs nothing reads (the dynamic quantisers) and initializers no node reads."""
     graph = model.graph
     while True:
