@@ -44,7 +44,7 @@ def grid_blocks(rows: np.ndarray, scale_dtype: Any = np.float32) -> tuple[np.nda
     safe = np.where(scale == 0, 1, scale).astype(np.float32)
     q = np.clip(np.round(blocks / safe) + 8, 0, 15)
     back = (q - 8) * scale.astype(np.float32)
-    if np.abs(back - blocks).max(initial=0.0) > GRID_TOLERANCE * max(float(np.abs(blocks).max(initial=0.0)), 1e-30):
+    if np.any(np.abs(back - blocks) > GRID_TOLERANCE * np.abs(extreme)):  # each block against its own extreme
         return None
     nibbles = q.astype(np.uint8).reshape(n, k)
     return (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).astype(np.uint8), scale.reshape(n, k // BLOCK)

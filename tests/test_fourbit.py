@@ -30,6 +30,12 @@ def test_grid_blocks_rebuild_q4_rows_exactly_and_refuse_trained_ones() -> None:
     assert grid_blocks(RNG.normal(size=(5, 96)).astype(np.float32)) is None  # trained weights: off the grid
     assert grid_blocks(rows[:, :80]) is None  # no whole blocks
     assert grid_blocks(rows.astype(np.float16)) is not None  # stored float16 (the piece table): still on it
+    # A fine-tuned matrix: one large block, the others moved off their (finer) grids by less than the
+    # large block's step. Each block is judged against its own scale, so it stays off the 4-bit path.
+    tuned = rows.copy()
+    tuned[0, :BLOCK] *= 100
+    tuned[1:] += RNG.normal(scale=2e-3, size=tuned[1:].shape).astype(np.float32)
+    assert grid_blocks(tuned) is None
 
 
 def graph(table: np.ndarray, weights: dict[str, Any]) -> onnx.ModelProto:
