@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tagger.conll import Sentence, read_conll, read_lines
 from tagger.errors import DataFormatError, TaggerError
+from tagger.scheme import entity_types
 
 SPLITS = ("train", "validation", "test")
 DATA_ENV = "TAGGER_DATA"  # a corpus folder, or a folder holding `ner-uk/` and `wnut17/`
@@ -57,6 +58,22 @@ FURTHER = (
            "CC BY-NC-SA 4.0 (lang-uk ner-uk 2.0, projected to 4 types: non-commercial use, share alike, credit lang-uk)"),
 )
 KNOWN = {c.folder: c for c in (*CORPORA.values(), *FURTHER)}
+# How one corpus's entity types read in another's scheme, the types left out being no entity there:
+# ner-uk 2.0 in ner-uk's v1 scheme, the projection that made ner-uk-2.0-4types (its README).
+PROJECTIONS = {
+    ("ner-uk-2.0", "ner-uk"): {"PERS": "PERS", "ORG": "ORG", "LOC": "LOC", "ART": "MISC", "DOC": "MISC", "MISC": "MISC"},
+}
+
+
+def type_projection(source: Sequence[str], target: Sequence[str]) -> dict[str, str] | None:
+    """The known map of entity types `source` onto entity types `target` (each a corpus's set of
+    types, in any order), or None where no projection between those schemes is known."""
+
+    def types_of(folder: str) -> set[str]:
+        return set(entity_types(KNOWN[folder].labels))
+
+    return next((types for (a, b), types in PROJECTIONS.items()
+                 if types_of(a) == set(source) and types_of(b) == set(target)), None)
 
 
 def corpus_of(lang: str) -> Corpus:

@@ -19,32 +19,42 @@ from tagger.artifact import Artifact, load_artifact
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError, TaggerError
 from tagger.predict import SentenceTagger, Tagger, labelled, marginals_all, span_scores
+from tagger.scheme import entity_types, projection_matrix
 
 TINY = 1e-12  # keeps log(0) finite where every model rules a label out
 
 
 class Ensemble:
-    """Taggers of one language and label set, read as one: the weighted mean of their label probabilities."""
+    """Taggers of one language and label set (or of schemes it can read as one), read as one: the
+    weighted mean of their label probabilities, in the first member's labels."""
 
     def __init__(self, taggers: Sequence[Tagger], weights: Sequence[float] | None = None) -> None:
         if not taggers:
             raise ArtifactError("an ensemble needs at least one model")
         self.weights = normalised(weights, len(taggers))
         first = taggers[0].artifact
+        # A member of another scheme that tagger knows how to read in the first's (ner-uk 2.0's 13
+        # types as ner-uk's 4) joins through its type map; None: the first's own labels.
+        self.types: list[dict[str, str] | None] = [None]
         for tagger in taggers[1:]:
             other = tagger.artifact
             if other.language != first.language:
                 raise ArtifactError(f"{other.path} is a {other.language!r} model but {first.path} is"
                                     f" {first.language!r}; average models of one language")
-            if other.labels != first.labels:
+            types = None if other.labels == first.labels else projection_of(other.labels, first.labels)
+            if other.labels != first.labels and types is None:
                 raise ArtifactError(f"{other.path} has other labels than {first.path} ({' '.join(other.labels)});"
-                                    " average models of one label set")
+                                    " average models of one label set, or of schemes tagger can read as one"
+                                    " (ner-uk 2.0's 13 types as ner-uk's 4)")
+            self.types.append(types)
         self.taggers = list(taggers)
+        self.projections = [None if types is None else projection_matrix(t.labels, first.labels, types)
+                            for t, types in zip(self.taggers, self.types)]
         self.decoder = Decoder(first.labels)  # the probabilities already hold each model's transitions
 
     @property
     def labels(self) -> list[str]:
-        """Labels in output order (the same for every member)."""
+        """Labels in output order (the first member's)."""
         return self.taggers[0].labels
 
     @property
@@ -74,8 +84,9 @@ class Ensemble:
     def average(self, each: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
         """log of the weighted mean of the members' label marginals, from each member's word scores."""
         empty = np.zeros((0, len(self.labels)), np.float32)
-        probs = [[w * np.exp(m) if len(m) else empty for m in marginals_all(t.decoder, e)]
-                 for t, w, e in zip(self.taggers, self.weights, each)]
+        probs = [[w * (np.exp(m) if p is None else np.exp(m) @ p) if len(m) else empty
+                  for m in marginals_all(t.decoder, e)]
+                 for t, w, p, e in zip(self.taggers, self.weights, self.projections, each)]
         return [np.log(sum(p) + TINY).astype(np.float32) for p in zip(*probs)]
 
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
@@ -88,10 +99,26 @@ class Ensemble:
         probabilities of that exact span and label, each under its own chain."""
         each = [t.emit(sentences, runs) for t in self.taggers]
         tags = labelled(self.decoder, self.labels, self.average(each))
-        member = [span_scores(t.decoder, self.labels, e, tags) for t, e in zip(self.taggers, each)]
+        member = [span_scores(t.decoder, t.labels, e, tags, None if types is None else readings(types))
+                  for t, types, e in zip(self.taggers, self.types, each)]
         scores = [[float(sum(w * p[k] for w, p in zip(self.weights, probs))) for k in range(len(probs[0]))]
                   for probs in zip(*member)]
         return tags, scores
+
+
+def projection_of(source: Sequence[str], target: Sequence[str]) -> dict[str, str] | None:
+    """The known type map of labels `source` onto `target` (tagger.corpus, imported only for it)."""
+    from tagger.corpus import type_projection
+
+    return type_projection(entity_types(source), entity_types(target))
+
+
+def readings(types: dict[str, str]) -> dict[str, list[str]]:
+    """Each target type and the source types that read as it: {'MISC': ['ART', 'DOC', 'MISC'], ...}."""
+    out: dict[str, list[str]] = {}
+    for source, target in types.items():
+        out.setdefault(target, []).append(source)
+    return out
 
 
 def normalised(weights: Sequence[float] | None, count: int) -> list[float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -15,7 +15,7 @@ from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmEncoder
 from tagger.header import Header
-from tagger.scheme import tags_to_spans
+from tagger.scheme import Span, tags_to_spans
 from tagger.subwords import SubwordEncoder
 from tagger.vocab import LstmVocab
 
@@ -53,17 +53,31 @@ def marginals_all(decoder: Decoder, emissions: Sequence[np.ndarray]) -> list[np.
 
 
 def span_scores(decoder: Decoder, labels: Sequence[str], emissions: Sequence[np.ndarray],
-                tags: Sequence[Sequence[str]]) -> list[list[float]]:
+                tags: Sequence[Sequence[str]], readings: Mapping[str, Sequence[str]] | None = None) -> list[list[float]]:
     """Each entity's probability (of its exact span and label) under `decoder`'s chain, per sentence,
     in the order `tags_to_spans` reads the entities (padded batches of SCORE_WORDS; sentences
-    without entities need no forward-backward)."""
+    without entities need no forward-backward).
+
+    `readings`: for a model of another scheme, the model's types each entity type reads as (MISC:
+    ART, DOC, MISC); the entity's probability is the sum over them (disjoint events). None: its own.
+    """
     index = {label: k for k, label in enumerate(labels)}
-    spans = [[(s.start, s.end, index[f"B-{s.label}"], index[f"I-{s.label}"]) for s in tags_to_spans(t)] for t in tags]
-    out: list[list[float]] = [[] for _ in tags]
+
+    def queries(span: Span) -> list[tuple[int, int, int, int]]:
+        kinds = (span.label,) if readings is None else readings.get(span.label, ())
+        return [(span.start, span.end, index[f"B-{kind}"], index[f"I-{kind}"]) for kind in kinds]
+
+    entities = [[queries(s) for s in tags_to_spans(t)] for t in tags]
+    spans = [[q for entity in found for q in entity] for found in entities]
+    probs: list[list[float]] = [[] for _ in tags]
     with_entities = [k for k, found in enumerate(spans) if found]
     for batch, padded, lengths in padded_batches(emissions, SCORE_WORDS, with_entities):
-        for k, probs in zip(batch, decoder.span_probabilities(padded, lengths, [spans[k] for k in batch])):
-            out[k] = probs
+        for k, sentence_probs in zip(batch, decoder.span_probabilities(padded, lengths, [spans[k] for k in batch])):
+            probs[k] = sentence_probs
+    out: list[list[float]] = []
+    for asked, p in zip(entities, probs):  # each entity's queries are consecutive: sum them
+        ends = np.cumsum([len(entity) for entity in asked], dtype=np.int64).tolist()
+        out.append([float(sum(p[stop - len(entity) : stop])) for entity, stop in zip(asked, ends)])
     return out
 
 

@@ -86,3 +86,18 @@ def allowed_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
             for i, (_, prev_kind) in enumerate(parsed):
                 allowed[i, j] = prev_kind == kind
     return allowed, allowed_start
+
+
+def projection_matrix(source: Sequence[str], target: Sequence[str], types: dict[str, str]) -> np.ndarray:
+    """(len(source), len(target)) 0/1 matrix reading labels of one scheme as labels of another.
+
+    `types` maps a source entity type to a target type (B-X to B-types[X], I-X to I-types[X]);
+    a type it leaves out is not an entity in the target scheme (its B- and I- read as O).
+    Row sums are 1, so probabilities over `source` become probabilities over `target`.
+    """
+    where = {label: k for k, label in enumerate(target)}
+    matrix = np.zeros((len(source), len(target)), dtype=np.float32)
+    for i, label in enumerate(source):
+        prefix, kind = split_tag(label)
+        matrix[i, where[f"{prefix}-{types[kind]}" if kind in types else OUTSIDE]] = 1.0
+    return matrix

@@ -161,3 +161,85 @@ def test_an_install_missing_one_member_falls_back_to_the_model_it_has(tmp_path: 
     assert shipped_models("uk") == ([tmp_path / "uk_lstm.onnx"], [1.0])  # no uk_bert: neither the pair nor BERT
     with pytest.raises(TaggerError, match="no shipped bert\\+lstm model for language 'uk'"):
         shipped_models("uk", "bert+lstm")
+
+
+TYPES13 = ["ORG", "PERS", "LOC", "MON", "PCT", "DATE", "TIME", "PERIOD", "JOB", "DOC", "QUANT", "ART", "MISC"]
+LABELS13 = ["O", *(f"{p}-{t}" for t in TYPES13 for p in "BI")]
+
+
+def test_ner_uk_2_types_project_onto_ner_uk_types_and_nothing_else() -> None:
+    from tagger.corpus import type_projection
+    from tagger.scheme import projection_matrix
+
+    types = type_projection(TYPES13[::-1], ["PERS", "ORG", "LOC", "MISC"])  # sets of types: any order
+    assert types == {"PERS": "PERS", "ORG": "ORG", "LOC": "LOC", "ART": "MISC", "DOC": "MISC", "MISC": "MISC"}
+    assert type_projection(["PERS", "ORG", "LOC", "MISC"], TYPES13) is None  # 4 types can't be read as 13
+    assert type_projection(TYPES13, ["person", "location"]) is None
+    matrix = projection_matrix(LABELS13, LABELS, types)
+    np.testing.assert_array_equal(matrix.sum(axis=1), 1.0)  # probabilities stay probabilities
+    read = {source: LABELS[int(np.argmax(row))] for source, row in zip(LABELS13, matrix)}
+    assert read["B-ART"] == "B-MISC" and read["I-DOC"] == "I-MISC" and read["I-ORG"] == "I-ORG"
+    assert read["B-DATE"] == read["I-JOB"] == read["O"] == "O"  # no such entity in the 4-type scheme
+
+
+class Scheme13:
+    """A stand-in 13-type tagger of fixed random scores under a random CRF chain."""
+
+    def __init__(self, language: str, sentences: list[list[str]]) -> None:
+        rng = np.random.default_rng(7)
+        n = len(LABELS13)
+        self.labels = LABELS13
+        self.artifact = SimpleNamespace(language=language, labels=LABELS13, path=Path("uk13.onnx"))
+        self.decoder = Decoder(LABELS13, rng.normal(size=(n, n)).astype(np.float32),
+                               rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32))
+        self.scores = {tuple(s): rng.normal(scale=2.0, size=(len(s), n)).astype(np.float32) for s in sentences}
+
+    def emit(self, sentences: list[list[str]], runs: object = None) -> list[np.ndarray]:
+        return [self.scores[tuple(s)] for s in sentences]
+
+
+def test_a_member_of_ner_uk_2_joins_through_its_types_and_scores_entities_exactly(members: list[Tagger]) -> None:
+    short = [s[:3] for s in WORDS]  # three words: every path of 27 labels can be enumerated
+    other = Scheme13(members[0].language, short)
+    ensemble = Ensemble([members[0], other], [0.5, 0.5])  # type: ignore[list-item]
+    assert ensemble.labels == LABELS  # the first member's labels
+    own = [np.exp(m) for m in marginals_all(members[0].decoder, members[0].emit(short, None))]
+    theirs = [np.exp(m) for m in marginals_all(other.decoder, other.emit(short))]
+    misc = [LABELS13.index(f"B-{t}") for t in ("ART", "DOC", "MISC")]
+    dropped = [LABELS13.index(f"{p}-{t}") for t in ("MON", "PCT", "DATE", "TIME", "PERIOD", "JOB", "QUANT") for p in "BI"]
+    tags, scores = ensemble.tag_scored(short)
+    for k, got in enumerate(ensemble.emit(short, None)):
+        mine = np.exp(got)
+        np.testing.assert_allclose(mine[:, LABELS.index("B-MISC")],
+                                   0.5 * own[k][:, LABELS.index("B-MISC")] + 0.5 * theirs[k][:, misc].sum(axis=1), atol=1e-5)
+        np.testing.assert_allclose(mine[:, 0], 0.5 * own[k][:, 0] + 0.5 * theirs[k][:, [0, *dropped]].sum(axis=1), atol=1e-5)
+    # Each entity's score: half the first member's probability of it, half the sum of the 13-type
+    # member's probabilities of that span as each type that reads as its label, by enumeration.
+    from tagger.predict import span_scores
+    from tagger.scheme import tags_to_spans
+
+    first = span_scores(members[0].decoder, LABELS, members[0].emit(short, None), tags)
+    sources = {"PERS": ["PERS"], "ORG": ["ORG"], "LOC": ["LOC"], "MISC": ["ART", "DOC", "MISC"]}
+    found = 0
+    for k, sentence in enumerate(short):
+        exact = brute_force_span_probabilities(other.decoder, other.scores[tuple(sentence)], tags_to_spans(tags[k]), sources)
+        np.testing.assert_allclose(scores[k], [0.5 * a + 0.5 * b for a, b in zip(first[k], exact)], atol=1e-5)
+        found += len(exact)
+    assert found, "no entity was scored"
+
+
+def brute_force_span_probabilities(decoder: Decoder, emissions: np.ndarray, spans: list, sources: dict) -> list[float]:
+    """P(the span is exactly one entity of a type reading as its label), summing every label sequence."""
+    length, n = emissions.shape
+    total, hits = 0.0, [0.0] * len(spans)
+    for path in itertools.product(range(n), repeat=length):
+        score = decoder.start[path[0]] + decoder.end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+        weight = float(np.exp(np.float64(score + sum(decoder.transitions[a, b] for a, b in zip(path, path[1:])))))
+        total += weight
+        tags = [LABELS13[y] for y in path]
+        for j, span in enumerate(spans):
+            for kind in sources[span.label]:
+                if (tags[span.start] == f"B-{kind}" and all(t == f"I-{kind}" for t in tags[span.start + 1 : span.end])
+                        and (span.end == length or tags[span.end] != f"I-{kind}")):
+                    hits[j] += weight
+    return [h / total for h in hits]
