@@ -85,7 +85,7 @@ def catalogue() -> list[dict[str, Any]]:
     """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
     language (`uk`) or family (`uk13`), each file alone (`uk_bert`) and an average that is not its
     language's default (`uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
-    from tagger.shipped import ARCH_CHOICES, BEST_FIRST, language_of, shipped_models
+    from tagger.shipped import ARCH_CHOICES, BEST_FIRST, language_of, shipped_choice
 
     entries = []
     headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
@@ -93,7 +93,7 @@ def catalogue() -> list[dict[str, Any]]:
         default: list[Path] = []
         for arch in (None, *ARCH_CHOICES):
             try:
-                paths, weights = shipped_models(lang, arch)
+                choice, paths, weights = shipped_choice(lang, arch)
             except ArtifactError:
                 continue
             if arch is None:
@@ -105,7 +105,7 @@ def catalogue() -> list[dict[str, Any]]:
             entries.append({
                 "name": lang if arch is None else f"{lang}_{arch}",
                 "lang": language_of(lang),
-                "arch": "+".join(str(h["arch"]) for h in headers),
+                "arch": choice,  # bert+uk13: which shipped files, not only their archs
                 "default": arch is None,
                 "labels": entity_types(headers[0]["labels"]),
                 "files": [{"file": p.name, "bytes": p.stat().st_size} for p in paths],

@@ -9,17 +9,24 @@ from tagger.errors import ArtifactError
 from tagger.header import ARCHS
 
 # The shipped choices of each language, best test micro F1 first (tests/test_assets.py measures it).
+# A choice is one shipped file or several averaged, "+"-joined: an arch names the language's own file
+# (bert: uk_bert.onnx), a family name its file (uk13: uk13_bert.onnx, read in uk's four types).
 # uk: the seed-3 BERT alone (0.8602) beats its average with the BiLSTM (0.8537), which reads whole
 # documents and raw text better (0.8684 / 0.8669 against 0.8525 / 0.8442). en: the average beats
 # either; the en BiLSTM over frozen e5 features edges out fine-tuned e5.
 # Besides the languages (what --lang picks), a name may be a family of one language with other
 # labels, reached by --model NAME: uk13 = ner-uk 2.0's 13 types (dates, money, jobs, laws, ...).
 BEST_FIRST = {"uk": ("bert", "bert+lstm", "lstm"), "en": ("bert+lstm", "lstm", "bert"), "uk13": ("bert",)}
+# Not among them: averages of two BERT encoders (half the words/s, twice the memory), reached with
+# --arch only. uk's BERT with the 13-type one (bert+uk13) has the best test F1 read as one text (0.8677)
+# but reads documents and raw text less well than bert+lstm (0.8622 / 0.8553).
 LANGUAGE = {"uk13": "uk"}  # the text language of a name that is not a language code
-ARCH_CHOICES = ("+".join(sorted(ARCHS)), *sorted(ARCHS))  # what `tag --arch` takes: an arch, or both averaged
-# Each arch's weight in an average, chosen on uk validation with models that never saw it (README,
-# "Averaging"): 0.6/0.4 was best for 5 of 6 BERT seeds; at 0.5/0.5 the gain over BERT alone on test was noise.
-ARCH_WEIGHTS = {"bert": 0.6, "lstm": 0.4}
+ARCH_CHOICES = ("bert+lstm", "bert+uk13", *sorted(ARCHS))  # what `tag --arch` takes: one model, or an average
+# The members' weights of each average, chosen on uk validation, which none of the members chosen
+# with it was trained on (README, "Averaging"): bert+lstm 0.6/0.4 was best for 5 of 6 BERT seeds (at
+# 0.5/0.5 the gain over BERT alone on test was noise); bert+uk13 0.5/0.5 had the best mean of the
+# validation split's F1 read as one text and by document (`scripts/pair_weights.py`).
+CHOICE_WEIGHTS = {"bert+lstm": [0.6, 0.4], "bert+uk13": [0.5, 0.5]}
 
 
 def shipped_files() -> list[Path]:
@@ -32,17 +39,32 @@ def language_of(name: str) -> str:
     return LANGUAGE.get(name, name)
 
 
+def member_file(lang: str, name: str) -> str | None:
+    """The file name of one member of a choice of `lang`: an arch's own file, or a family's of the same
+    language (uk13 in uk: uk13_bert.onnx); None for a name `lang` has no file for."""
+    if name in ARCHS:
+        return f"{lang}_{name}.onnx"
+    if LANGUAGE.get(name) == language_of(lang) and name != lang:
+        return f"{name}_{BEST_FIRST[name][0]}.onnx"
+    return None
+
+
 def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list[float]]:
     """The shipped model files of `lang` (a language, or a name of BEST_FIRST) for `arch`, or its
     best shipped choice, with their weights."""
+    _, paths, weights = shipped_choice(lang, arch)
+    return paths, weights
+
+
+def shipped_choice(lang: str, arch: str | None = None) -> tuple[str, list[Path], list[float]]:
+    """`shipped_models`, and the name of the choice it found (`bert+uk13` for uk's default)."""
     folder = resources.files("tagger.assets")
     archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCH_CHOICES))
     for choice in archs:
-        names = choice.split("+")
-        candidates = [folder / f"{lang}_{name}.onnx" for name in names]
-        if all(c.is_file() for c in candidates):
-            weights = [ARCH_WEIGHTS[name] for name in names] if len(names) > 1 else [1.0]
-            return [Path(str(c)) for c in candidates], weights
+        candidates = [member_file(lang, name) for name in choice.split("+")]
+        if all(c is not None and (folder / c).is_file() for c in candidates):
+            weights = CHOICE_WEIGHTS[choice] if len(candidates) > 1 else [1.0]
+            return choice, [Path(str(folder / c)) for c in candidates if c is not None], list(weights)
     shipped = [p.name for p in shipped_files()]
     raise ArtifactError(
         f"no shipped {' or '.join(archs)} model for language {lang!r} (shipped: {', '.join(shipped) or 'none'});"

@@ -180,6 +180,10 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
     if "uk_lstm" not in entries:
         pytest.skip("no uk BiLSTM shipped")
     assert entries["uk"]["default"] and entries["uk"]["files"] == entries["uk_bert"]["files"]  # the best test F1
+    if "uk13" in entries:  # two BERTs, the 13-type one read in uk's four types: listed, not the default
+        assert [f["file"] for f in entries["uk_bert+uk13"]["files"]] == ["uk_bert.onnx", "uk13_bert.onnx"]
+        assert entries["uk_bert+uk13"]["labels"] == entries["uk_bert"]["labels"]
+        assert entries["uk_bert+uk13"]["weights"] == [0.5, 0.5] and entries["uk_bert+uk13"]["arch"] == "bert+uk13"
     assert [f["file"] for f in entries["uk_bert+lstm"]["files"]] == ["uk_bert.onnx", "uk_lstm.onnx"]
     assert entries["uk_bert+lstm"]["weights"] == [0.6, 0.4] and "en_bert+lstm" not in entries  # en's is its default
     assert entries["uk_lstm"]["labels"] == ["PERS", "ORG", "LOC", "MISC"] and entries["uk_lstm"]["test_f1"] > 0.5

@@ -9,6 +9,7 @@ import pytest
 
 from tagger.artifact import load_artifact
 from tagger.errors import ArtifactError
+from tagger.header import ARCHS
 from tagger.info import recorded_test_f1
 from tagger.predict import Tagger
 from tagger.shipped import ARCH_CHOICES, BEST_FIRST, language_of, shipped_files, shipped_models
@@ -62,7 +63,7 @@ CORPUS = {"uk": "ner-uk", "en": "wnut17", "uk13": "ner-uk-2.0"}  # the test spli
 def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: str) -> None:
     """Measured on the real test split, on whatever CPU runs this: each shipped file scores what its
     header records, each choice what the README states, and the default (a model, or models
-    averaged) scores highest; each arch stays reachable with --arch."""
+    averaged) scores highest of those that run at most one BERT; each arch stays reachable with --arch."""
     from conftest import shared_corpus
     from tagger.corpus import load_split
     from tagger.ensemble import combined
@@ -79,13 +80,17 @@ def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: 
 
     scores = {arch: f1(*choice) for arch, choice in choices.items()}
     for path, tagger in taggers.items():
+        if path.stem.split("_")[0] != lang:  # another family's file (uk13 in bert+uk13): checked on its own corpus
+            continue
         measured = evaluate(tagger, gold).micro.f1
         assert abs(measured - recorded_test_f1(tagger.artifact.header)) <= TOLERANCE, (path.name, measured)
     for arch, measured in scores.items():
         assert abs(measured - documented_f1(lang, arch)) <= TOLERANCE, (arch, measured)
-    assert shipped_models(lang) == choices[max(scores, key=scores.__getitem__)], scores
-    for arch, (paths, _) in choices.items():
-        assert [p.stem for p in paths] == [f"{lang}_{name}" for name in arch.split("+")]
+    # The default: the best of the choices that run at most one BERT encoder (two run at half the speed).
+    candidates = [arch for arch, (paths, _) in choices.items() if sum(taggers[p].artifact.arch == "bert" for p in paths) <= 1]
+    assert shipped_models(lang) == choices[max(candidates, key=scores.__getitem__)], scores
+    for arch, (paths, _) in choices.items():  # an arch names the language's file, a family its own
+        assert [p.stem for p in paths] == [f"{lang}_{name}" if name in ARCHS else f"{name}_bert" for name in arch.split("+")]
 
 
 def remembering(tagger: Tagger) -> Tagger:

@@ -148,6 +148,10 @@ def test_shipped_choices_name_existing_files_and_refuse_unknown_languages() -> N
             assert path.name == f"{lang}_{arch}.onnx" and path.is_file() and weights == [1.0]
         paths, weights = shipped_models(lang, "bert+lstm")
         assert [p.name for p in paths] == [f"{lang}_bert.onnx", f"{lang}_lstm.onnx"] and weights == [0.6, 0.4]
+    paths, weights = shipped_models("uk", "bert+uk13")  # a family's file joins its language's choices
+    assert [p.name for p in paths] == ["uk_bert.onnx", "uk13_bert.onnx"] and weights == [0.5, 0.5]
+    with pytest.raises(TaggerError, match="no shipped bert\\+uk13 model for language 'en'"):
+        shipped_models("en", "bert+uk13")
     with pytest.raises(TaggerError, match="no shipped .* model for language 'xx'.*pass --model"):
         shipped_models("xx")
 
