@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import onnx
 
-from tagger.header import META_KEY, Header
+from tagger.header import META_KEY, Header, check_header
+
+
+def get_header(graph: onnx.ModelProto, path: Path) -> Header:
+    """The checked JSON header of a loaded ONNX file (scripts that rewrite a file's graph read it so)."""
+    props = {p.key: p.value for p in graph.metadata_props}
+    if META_KEY not in props:
+        raise SystemExit(f"{path}: no tagger header; pass a file made by `tagger export`")
+    return check_header(json.loads(props[META_KEY]), path)
 
 
 def set_header(path: Path, header: Header) -> None:

@@ -38,8 +38,8 @@ from tagger.atomic import atomic_path  # noqa: E402
 from tagger.conll import Sentence  # noqa: E402
 from tagger.corpus import load_split  # noqa: E402
 from tagger.export.fourbit import METHOD, store_4bit  # noqa: E402
-from tagger.export.header import set_header  # noqa: E402
-from tagger.header import META_KEY, Quantization, check_header  # noqa: E402
+from tagger.export.header import get_header, set_header  # noqa: E402
+from tagger.header import Header, Quantization  # noqa: E402
 from tagger.metrics import score  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
 from tagger.runtime import machine  # noqa: E402
@@ -110,7 +110,7 @@ def tag_split(path: Path, gold: list[Sentence]) -> tuple[float, list[Any], float
 
 def rewrite(path: Path, data: str, write: bool) -> dict[str, Any]:
     model = onnx.load(str(path))
-    header = check_header(json.loads({p.key: p.value for p in model.metadata_props}[META_KEY]), path)
+    header: Header = get_header(model, path)
     restore_tables(model, exact_tables(header))
     converted = store_4bit(model)
     gold = load_split(header["language"], "test", data)

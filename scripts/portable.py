@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tagger.predict as predict_module  # noqa: E402
 import tagger.subwords as subwords_module  # noqa: E402
-from tagger.export.header import set_header  # noqa: E402
+from tagger.export.header import get_header, set_header  # noqa: E402
 from tagger.export.portable import PORTABLE_S8, float_compute, saturation_risks  # noqa: E402
 from tagger.export.quantize import MODES  # noqa: E402
 from tagger.artifact import load_artifact  # noqa: E402
@@ -46,7 +46,7 @@ from tagger.atomic import atomic_path  # noqa: E402
 from tagger.conll import Sentence  # noqa: E402
 from tagger.corpus import load_split  # noqa: E402
 from tagger.evaluation import evaluate  # noqa: E402
-from tagger.header import META_KEY, Quantization, check_header  # noqa: E402
+from tagger.header import Header, Quantization  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
 from tagger.runtime import machine  # noqa: E402
 
@@ -131,7 +131,7 @@ def compare(path: Path, gold: list[Sentence]) -> list[dict[str, Any]]:
 def write(path: Path, gold: list[Sentence]) -> dict[str, Any]:
     """Rewrite `path` into the float form in place; its header gets the re-measured test F1."""
     model = onnx.load(str(path))
-    header = check_header(json.loads({p.key: p.value for p in model.metadata_props}[META_KEY]), path)
+    header: Header = get_header(model, path)
     before: Quantization = header.get("quantization") or {}
     if not float_compute(model):
         raise SystemExit(f"{path}: no integer products to rewrite (already portable?)")

@@ -143,7 +143,7 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
             None: $TAGGER_DATA, else the Hub.
         by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
     """
-    from tagger.corpus import document_ids, known_corpus, load_split, local_folder, read_labels
+    from tagger.corpus import document_ids, known_corpus, load_split, local_folder, read_labels, read_local_split
     from tagger.evaluation import evaluate as run
     from tagger.scheme import entity_types
 
@@ -155,7 +155,7 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
         raise TaggerError(f"{nlp.name} tags {', '.join(nlp.labels)} but the {split} split of"
                           f" {folder or corpus.hub_name} is annotated with {', '.join(scheme)}; score it on a corpus"
                           f" in its own scheme (--data: the {corpus.folder} folder, or one holding it)")
-    gold = load_split(nlp.lang, split, data, corpus)
+    gold = read_local_split(folder, nlp.lang, split) if folder else load_split(nlp.lang, split, None, corpus)
     documents = None
     if by_document:
         if folder is None:
