@@ -57,7 +57,7 @@ def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list
 
 
 def shipped_choice(lang: str, arch: str | None = None) -> tuple[str, list[Path], list[float]]:
-    """`shipped_models`, and the name of the choice it found (`bert+uk13` for uk's default)."""
+    """`shipped_models`, and the name of the choice it found (`bert` for uk's default, `bert+lstm` for en's)."""
     folder = resources.files("tagger.assets")
     archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCH_CHOICES))
     for choice in archs:
