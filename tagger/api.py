@@ -96,7 +96,7 @@ def text_document(index: int, text: str) -> Document:
 def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | None = None,
          arch: str | None = None, device: str = "auto", weights: Sequence[float] | None = None,
          threads: int | None = None) -> Pipeline:
-    """A tagger: the best shipped choice of `lang`, one shipped arch (`arch`), or your own file(s).
+    """A tagger: the default choice of `lang`, one shipped choice (`arch`), or your own file(s).
 
     Args:
         lang: 'uk' or 'en' (default 'uk', or the language of `model`).

@@ -131,14 +131,14 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
 
 model_option = click.option("--model", "models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
                             help="ONNX model file or a name `tagger models` lists; repeat it to average several"
-                                 " [default: the best shipped choice of --lang]")
+                                 " [default: the default choice of --lang, as `tagger models` marks it]")
 lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
                            help="language: picks the shipped models, tokenizer and corpus [default: uk, or the model's]")
 weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
                               help="weights of the averaged models, one per model [default: equal; a shipped average's own]")
 arch_option = click.option("--arch", type=click.Choice(ARCH_CHOICES), default=None,
                            help="which shipped model of --lang; A+B averages two (bert+uk13: uk's BERT and the 13-type one,"
-                                " read in 4 types) [default: the best shipped choice]")
+                                " read in 4 types) [default: the language's default choice]")
 device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="auto: CUDA if it really runs, else CPU")
 
