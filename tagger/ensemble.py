@@ -34,22 +34,25 @@ class Ensemble:
         self.weights = normalised(weights, len(taggers))
         first = taggers[0].artifact
         # A member of another scheme that tagger knows how to read in the first's (ner-uk 2.0's 13
-        # types as ner-uk's 4) joins through its type map; None: the first's own labels.
-        self.types: list[dict[str, str] | None] = [None]
+        # types as ner-uk's 4) joins through its type map: its labels' matrix onto the first's, and
+        # the types each of the first's types reads as. None: the first's own labels.
+        self.projections: list[np.ndarray | None] = [None]
+        self.readings: list[dict[str, list[str]] | None] = [None]
         for tagger in taggers[1:]:
             other = tagger.artifact
             if other.language != first.language:
                 raise ArtifactError(f"{other.path} is a {other.language!r} model but {first.path} is"
                                     f" {first.language!r}; average models of one language")
-            types = None if other.labels == first.labels else projection_of(other.labels, first.labels)
-            if other.labels != first.labels and types is None:
-                raise ArtifactError(f"{other.path} has other labels than {first.path} ({' '.join(other.labels)});"
-                                    " average models of one label set, or of schemes tagger can read as one"
-                                    " (ner-uk 2.0's 13 types as ner-uk's 4)")
-            self.types.append(types)
+            types = None
+            if other.labels != first.labels:
+                types = projection_of(other.labels, first.labels)
+                if types is None:
+                    raise ArtifactError(f"{other.path} has other labels than {first.path} ({' '.join(other.labels)});"
+                                        " average models of one label set, or of schemes tagger can read as one"
+                                        " (ner-uk 2.0's 13 types as ner-uk's 4)")
+            self.projections.append(None if types is None else projection_matrix(other.labels, first.labels, types))
+            self.readings.append(None if types is None else readings(types))
         self.taggers = list(taggers)
-        self.projections = [None if types is None else projection_matrix(t.labels, first.labels, types)
-                            for t, types in zip(self.taggers, self.types)]
         self.decoder = Decoder(first.labels)  # the probabilities already hold each model's transitions
 
     @property
@@ -99,8 +102,7 @@ class Ensemble:
         probabilities of that exact span and label, each under its own chain."""
         each = [t.emit(sentences, runs) for t in self.taggers]
         tags = labelled(self.decoder, self.labels, self.average(each))
-        member = [span_scores(t.decoder, t.labels, e, tags, None if types is None else readings(types))
-                  for t, types, e in zip(self.taggers, self.types, each)]
+        member = [span_scores(t.decoder, t.labels, e, tags, r) for t, r, e in zip(self.taggers, self.readings, each)]
         scores = [[float(sum(w * p[k] for w, p in zip(self.weights, probs))) for k in range(len(probs[0]))]
                   for probs in zip(*member)]
         return tags, scores

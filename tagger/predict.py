@@ -76,8 +76,11 @@ def span_scores(decoder: Decoder, labels: Sequence[str], emissions: Sequence[np.
             probs[k] = sentence_probs
     out: list[list[float]] = []
     for asked, p in zip(entities, probs):  # each entity's queries are consecutive: sum them
-        ends = np.cumsum([len(entity) for entity in asked], dtype=np.int64).tolist()
-        out.append([float(sum(p[stop - len(entity) : stop])) for entity, stop in zip(asked, ends)])
+        row, start = [], 0
+        for entity in asked:
+            row.append(float(sum(p[start : start + len(entity)])))
+            start += len(entity)
+        out.append(row)
     return out
 
 

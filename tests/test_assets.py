@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_shipped_model_is_what_its_name_says(path: Path) -> None:
 
 TOLERANCE = 0.003  # about one entity of the uk test split: a recorded score must be re-measurable
 README = Path(__file__).resolve().parent.parent / "README.md"
+sys.path.insert(0, str(README.parent / "scripts"))
+from pair_weights import remembered  # noqa: E402  each model runs once over a split, however many choices hold it
 
 
 def documented_f1(lang: str, arch: str) -> float:
@@ -73,7 +76,7 @@ def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: 
     if not choices:
         pytest.skip(f"no {lang} model shipped")
     gold = load_split(language_of(lang), "test", shared_corpus(CORPUS[lang]))
-    taggers = {p: remembering(Tagger(load_artifact(p, "cpu"))) for paths, _ in choices.values() for p in paths}
+    taggers = {p: remembered(Tagger(load_artifact(p, "cpu"))) for paths, _ in choices.values() for p in paths}
 
     def f1(paths: list[Path], weights: list[float]) -> float:
         return evaluate(combined([taggers[p] for p in paths], weights), gold).micro.f1
@@ -91,20 +94,6 @@ def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: 
     assert shipped_models(lang) == choices[max(candidates, key=scores.__getitem__)], scores
     for arch, (paths, _) in choices.items():  # an arch names the language's file, a family its own
         assert [p.stem for p in paths] == [f"{lang}_{name}" if name in ARCHS else f"{name}_bert" for name in arch.split("+")]
-
-
-def remembering(tagger: Tagger) -> Tagger:
-    """`tagger` with its word scores remembered per input, so each model runs once over the split."""
-    emit, seen = tagger.emit, {}
-
-    def cached(sentences, runs):  # noqa: ANN001, ANN202 - the signature of Tagger.emit
-        key = (tuple(map(tuple, sentences)), None if runs is None else tuple(runs))
-        if key not in seen:
-            seen[key] = emit(sentences, runs)
-        return seen[key]
-
-    tagger.emit = cached
-    return tagger
 
 
 def available(lang: str, arch: str) -> tuple[list[Path], list[float]] | None:
