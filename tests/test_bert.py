@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tagger.export.onnx as exporter
-from conftest import LABELS, TAGS, WORDS, Trained, silence_tracer_warnings, tiny_bert_config
+from conftest import LABELS, TAGS, WORDS, Trained, quiet_export, silence_tracer_warnings, tiny_bert_config, train_tiny
 from tagger.export.quantize import ffn_down_matmuls, smooth_ffn_inputs
 from tagger.artifact import load_artifact
 from tagger.cli import cli
@@ -294,6 +294,35 @@ def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session
     with pytest.raises(TaggerError, match="'encoder.rel_embeddings'.*--layer-decay 1"):
         encoder_groups(other, config)
     assert {g["lr"] for g in encoder_groups(other, tiny_bert_config(session_corpus, tmp_path, tiny_encoder, lr=1e-3))} == {1e-3}
+
+
+def test_a_shallower_encoder_keeps_its_first_layers_and_exports(session_corpus: Path, tiny_encoder: Path,
+                                                                 tmp_path: Path) -> None:
+    """--encoder-layers 1 of the tiny 2-layer encoder: its first layer, pretrained weights and all, in
+    the checkpoint and in the fused graph (whose check counts one Attention per layer)."""
+    from transformers import AutoModel
+
+    from tagger.train.bert import pretrained
+
+    whole = AutoModel.from_pretrained(str(tiny_encoder))
+    encoder, _ = pretrained(str(tiny_encoder), (w for words in WORDS for w in words), 0, 0.0, 64, layers=1)
+    assert len(encoder.encoder.layer) == encoder.config.num_hidden_layers == 1
+    for (name, kept), (_, first) in zip(encoder.encoder.layer[0].named_parameters(), whole.encoder.layer[0].named_parameters()):
+        assert torch.equal(kept, first), name
+    out = tmp_path / "run"
+    trained = train_tiny(tiny_bert_config(session_corpus, out, tiny_encoder, encoder_layers=1, epochs=2), out)
+    checkpoint = load_checkpoint(trained.checkpoint)
+    assert checkpoint["config"]["encoder_layers"] == 1
+    assert json.loads(checkpoint["encoder_config"])["num_hidden_layers"] == 1
+    report = quiet_export(trained.checkpoint, tmp_path / "shallow.onnx")
+    assert sum(node.op_type == "Attention" for node in onnx.load(str(report.path)).graph.node) == 1
+    assert len(Tagger(load_artifact(report.path)).tag(WORDS[:2])) == 2
+    with pytest.raises(TaggerError, match="^--encoder-layers asks for layer 3 of an encoder with 2 layers; pass at most 2$"):
+        pretrained(str(tiny_encoder), [], 0, 0.0, 64, layers=3)
+    with pytest.raises(ValueError, match="encoder_layers must be 0"):
+        tiny_bert_config(session_corpus, out, tiny_encoder, encoder_layers=-1)
+    with pytest.raises(ValueError, match="encoder_layers is for --arch bert"):
+        tiny_bert_config(session_corpus, out, tiny_encoder, arch="lstm", encoder_layers=1)
 
 
 def test_an_unreachable_encoder_is_a_clear_error(session_corpus: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from conftest import TAGS, WORDS, Trained, quiet_export, tiny_config, train_tiny  # noqa: E402
 from tagger.artifact import load_artifact  # noqa: E402
+from tagger.errors import TaggerError  # noqa: E402
 from tagger.predict import Tagger  # noqa: E402
 from tagger.subwords import SubwordEncoder  # noqa: E402
 from tagger.train.checkpoint import load_checkpoint  # noqa: E402
@@ -151,5 +152,5 @@ def test_word_index_points_at_each_words_first_piece(tiny_encoder: Path, sentenc
 def test_bad_context_layers_are_a_clear_error(session_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="context_layers"):
         context_config(session_corpus, tmp_path, tiny_encoder, context_layers="four")
-    with pytest.raises(ValueError, match="context layer 5 asked of an encoder with 2 layers"):
+    with pytest.raises(TaggerError, match="--context-layers asks for layer 5 of an encoder with 2 layers; pass at most 2"):
         train_tiny(context_config(session_corpus, tmp_path, tiny_encoder, context_layers="1,5", epochs=1), tmp_path)

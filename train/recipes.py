@@ -246,7 +246,8 @@ class BertRecipe(Recipe):
     def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> None:
         super().__init__(labels, device)
         encoder, self.subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
-                                            config.dropout, config.max_pieces, document_context=config.document_context)
+                                            config.dropout, config.max_pieces, document_context=config.document_context,
+                                            layers=config.encoder_layers)
         self.model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf).to(device)
         if config.document_context:  # the split is read as one text, as evaluation reads it
             words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
