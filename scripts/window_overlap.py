@@ -84,10 +84,7 @@ def by_sentences(margin: int, tally: dict[str, int]):  # noqa: ANN201
             tally["pieces"] += sum(sum(counts[s:e]) + 2 for s, e, _, _ in plans)
             tally["words"] += len(counts)
             windows += [subwords.Window(i, *plan) for plan in plans]
-        out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in joined]
-        sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
-        for batch in subwords.length_batches(sizes, subwords.MAX_WINDOWS, subwords.BATCH_PIECES):
-            self._score([windows[k] for k in batch], pieces, run, out)
+        out = self.scored(windows, pieces, run, num_labels)
         return [part for text, parts in zip(out, lengths) for part in np.split(text, np.cumsum(parts)[:-1])]
 
     return emissions

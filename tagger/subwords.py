@@ -215,10 +215,15 @@ class SubwordEncoder:
 
     def _emissions(self, sentences: Sequence[Sequence[str]], run: RunFn, num_labels: int) -> list[np.ndarray]:
         """Word scores of each sentence, read alone."""
-        windows, pieces = self.windows(sentences)
-        out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in sentences]
+        return self.scored(*self.windows(sentences), run, num_labels)
+
+    def scored(self, windows: Sequence[Window], pieces: Sequence[Sequence[Sequence[int]]], run: RunFn,
+               num_labels: int) -> list[np.ndarray]:
+        """Word scores of each sentence of `pieces` (its words' piece ids), from its `windows` run in
+        batches of similar length (little padding)."""
+        out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in pieces]
         sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
-        for batch in length_batches(sizes, MAX_WINDOWS, BATCH_PIECES):  # by length: little padding
+        for batch in length_batches(sizes, MAX_WINDOWS, BATCH_PIECES):
             self._score([windows[k] for k in batch], pieces, run, out)
         return out
 
