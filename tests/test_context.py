@@ -149,6 +149,17 @@ def test_word_index_points_at_each_words_first_piece(tiny_encoder: Path, sentenc
         assert len(set(positions.tolist())) == len(words)  # no two words read at one place
 
 
+def test_only_the_layers_read_are_kept(tiny_encoder: Path) -> None:
+    """Layer 0 (the embeddings) alone keeps no encoder layer; the deepest layer read sets the depth."""
+    from transformers import AutoModel
+
+    from tagger.train.context import ContextEncoder
+
+    for read, kept in (([0], 0), ([0, 1], 1), ([2], 2)):
+        context = ContextEncoder(AutoModel.from_pretrained(str(tiny_encoder)), read)
+        assert len(context.encoder.encoder.layer) == context.encoder.config.num_hidden_layers == kept, read
+
+
 def test_bad_context_layers_are_a_clear_error(session_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="context_layers"):
         context_config(session_corpus, tmp_path, tiny_encoder, context_layers="four")

