@@ -45,6 +45,19 @@ def recorded_test_f1(header: Header) -> float | None:
     return micro_f1(header.get("provenance", {}).get("metrics", {}), "test")
 
 
+def pretrained_encoder(header: Header) -> str | None:
+    """Which pretrained encoder a model builds on and how (its training config says), or None."""
+    config = header.get("provenance", {}).get("config", {})
+    if config.get("arch") == "bert":
+        depth = config.get("encoder_layers")
+        return f"{config.get('encoder')}, fine-tuned, " + (f"its first {depth} layer{'s' * (depth != 1)}" if depth else "all its layers")
+    if config.get("context", "none") != "none":
+        return f"{config['context']}, frozen, layers {config.get('context_layers')} read"
+    if config.get("pieces", "none") != "none":
+        return f"{config['pieces']}, frozen piece embeddings"
+    return None
+
+
 def describe(artifact: Artifact) -> dict[str, Any]:
     """The facts `tagger info` shows, as plain data (its --json)."""
     header = artifact.header
@@ -60,6 +73,7 @@ def describe(artifact: Artifact) -> dict[str, Any]:
         "arch": artifact.arch,
         "labels": entity_types(artifact.labels),
         "crf": bool(header.get("crf")),
+        "encoder": pretrained_encoder(header),
         "training_data": {"corpus": data.get("corpus"), "sentences": data.get("sentences"),
                           "validation_held_out": data.get("validation_held_out"),
                           "corpora": data.get("training_corpora"), "weights": data.get("weights")},

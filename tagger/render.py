@@ -116,6 +116,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
     rows = [
         ("model", f"{facts['arch']}{' + CRF' if facts['crf'] else ''}, {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB"),
         ("labels", ", ".join(facts["labels"])),
+        *([("encoder", facts["encoder"])] if facts.get("encoder") else []),
         ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
                        + ("" if data["validation_held_out"] is not False else "; validation was trained on")
                        + further_corpora(data.get("corpora"))),

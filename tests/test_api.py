@@ -125,6 +125,7 @@ def test_info_says_what_a_model_is(exported: Path) -> None:
     assert result.exit_code == 0, result.output
     facts = json.loads(result.stdout)
     assert (facts["language"], facts["arch"], facts["labels"]) == ("uk", "lstm", ["PERS", "ORG", "LOC", "MISC"])
+    assert facts["encoder"] is None  # a BiLSTM of its own words and characters: no pretrained encoder
     assert facts["training_data"]["sentences"]["train"] == len(CONLL.strip().split("\n\n"))
     assert "CPU" in facts["providers_here"] and facts["size_bytes"] == exported.stat().st_size
     table = CliRunner().invoke(cli, ["info", str(exported)])

@@ -24,6 +24,7 @@ from tagger.cli import cli
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.header import META_KEY
+from tagger.info import describe
 from tagger.predict import Tagger, tag_with
 from tagger.subwords import SubwordEncoder, plan_windows
 from tagger.train.checkpoint import load_checkpoint
@@ -297,7 +298,7 @@ def test_layer_decay_slows_each_layer_towards_the_embeddings(torch_bert, session
 
 
 def test_a_shallower_encoder_keeps_its_first_layers_and_exports(session_corpus: Path, tiny_encoder: Path,
-                                                                 tmp_path: Path) -> None:
+                                                                 exported_bert: Path, tmp_path: Path) -> None:
     """--encoder-layers 1 of the tiny 2-layer encoder: its first layer, pretrained weights and all, in
     the checkpoint and in the fused graph (whose check counts one Attention per layer)."""
     from transformers import AutoModel
@@ -317,6 +318,9 @@ def test_a_shallower_encoder_keeps_its_first_layers_and_exports(session_corpus: 
     report = quiet_export(trained.checkpoint, tmp_path / "shallow.onnx")
     assert sum(node.op_type == "Attention" for node in onnx.load(str(report.path)).graph.node) == 1
     assert len(Tagger(load_artifact(report.path)).tag(WORDS[:2])) == 2
+    # `tagger info` says so, and says "all" of a file trained without the option
+    assert describe(load_artifact(report.path))["encoder"] == f"{tiny_encoder}, fine-tuned, its first 1 layer"
+    assert describe(load_artifact(exported_bert))["encoder"] == f"{tiny_encoder}, fine-tuned, all its layers"
     with pytest.raises(TaggerError, match="^--encoder-layers asks for layer 3 of an encoder with 2 layers; pass at most 2$"):
         pretrained(str(tiny_encoder), [], 0, 0.0, 64, layers=3)
     with pytest.raises(ValueError, match="encoder_layers must be 0"):
