@@ -135,17 +135,15 @@ def ours(lang: str, arch: str | None, files: list[Path], texts: list[str], by_li
          candidate: Candidate | None = None) -> dict[str, Any]:
     """One shipped choice (or a candidate): end to end, its session.run ceiling, cold start."""
     if candidate:
-        options, load = candidate.options, candidate.load
+        options, load, name = candidate.options, candidate.load, "tagger " + " ".join(candidate.options)
+    elif arch in BEST_FIRST:  # a shipped name for --model (uk13)
+        options, load, name = ["--model", arch], partial(tagger.load, model=arch, device="cpu"), f"tagger --model {arch}"
     else:
-        options = ["--model", arch] if arch in BEST_FIRST else ["--lang", lang] + (["--arch", arch] if arch else [])
-        load = partial(tagger.load, model=arch, device="cpu") if arch in BEST_FIRST else partial(tagger.load, lang, arch=arch, device="cpu")
+        options = ["--lang", lang] + (["--arch", arch] if arch else [])
+        load, name = partial(tagger.load, lang, arch=arch, device="cpu"), f"tagger {lang}" + (f" --arch {arch}" if arch else " (default)")
     seconds, rss = run_process([*TAGGER, "tag", *options, *map(str, files), "--format", "jsonl"]
                                + (["--lines"] if by_line else []))
     cold = min(cold_start([*TAGGER, "tag", *options, "--format", "jsonl"], SENTENCE[lang]) for _ in range(3))
-    if candidate:
-        name = "tagger " + " ".join(candidate.options)
-    else:
-        name = f"tagger --model {arch}" if arch in BEST_FIRST else f"tagger {lang}" + (f" --arch {arch}" if arch else " (default)")
     return {"system": name, "lang": lang,
             "words_per_s": words / seconds, "peak_rss_mb": rss, "cold_start_s": cold,
             "session_run_words_per_s": words / ceiling(load(), texts, by_line)}  # loaded after the timed process

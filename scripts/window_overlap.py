@@ -31,14 +31,19 @@ from tagger.api import evaluate, load
 PLAN = subwords.plan_windows  # tag's own plan, before main() wraps it to count pieces
 
 
+def count(tally: dict[str, int], counts: Sequence[int], plans: Sequence[tuple[int, int, int, int]]) -> None:
+    """Add the pieces the planned windows read (<s> and </s> included) and the words they cover."""
+    tally["pieces"] += sum(sum(counts[s:e]) + 2 for s, e, _, _ in plans)
+    tally["words"] += len(counts)
+
+
 def counting(tally: dict[str, int]):  # noqa: ANN201
     """plan_windows, counting the pieces of the windows it plans and the words they cover."""
     plan = subwords.plan_windows
 
     def planned(counts: Sequence[int], capacity: int) -> list[tuple[int, int, int, int]]:
         windows = plan(counts, capacity)
-        tally["pieces"] += sum(sum(counts[s:e]) + 2 for s, e, _, _ in windows)
-        tally["words"] += len(counts)
+        count(tally, counts, windows)
         return windows
 
     return planned
@@ -81,8 +86,7 @@ def by_sentences(margin: int, tally: dict[str, int]):  # noqa: ANN201
         for i, (word_ids, sizes) in enumerate(zip(pieces, lengths)):
             counts = [len(p) for p in word_ids]
             plans = sentence_windows(counts, sizes, self.max_pieces - 2, margin)
-            tally["pieces"] += sum(sum(counts[s:e]) + 2 for s, e, _, _ in plans)
-            tally["words"] += len(counts)
+            count(tally, counts, plans)
             windows += [subwords.Window(i, *plan) for plan in plans]
         out = self.scored(windows, pieces, run, num_labels)
         return [part for text, parts in zip(out, lengths) for part in np.split(text, np.cumsum(parts)[:-1])]

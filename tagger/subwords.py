@@ -60,6 +60,11 @@ class Window:
     keep_end: int
 
 
+def window_sizes(windows: Sequence[Window], pieces: Sequence[Sequence[Sequence[int]]]) -> list[int]:
+    """Each window's length in pieces, <s> and </s> included (what batching by length sorts on)."""
+    return [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
+
+
 def plan_windows(counts: Sequence[int], capacity: int) -> list[tuple[int, int, int, int]]:
     """Cut a sentence of words with `counts` pieces into windows of at most `capacity` pieces.
 
@@ -222,8 +227,7 @@ class SubwordEncoder:
         """Word scores of each sentence of `pieces` (its words' piece ids), from its `windows` run in
         batches of similar length (little padding)."""
         out = [np.zeros((len(words), num_labels), dtype=np.float32) for words in pieces]
-        sizes = [2 + sum(len(p) for p in pieces[w.sentence][w.start : w.end]) for w in windows]
-        for batch in length_batches(sizes, MAX_WINDOWS, BATCH_PIECES):
+        for batch in length_batches(window_sizes(windows, pieces), MAX_WINDOWS, BATCH_PIECES):
             self._score([windows[k] for k in batch], pieces, run, out)
         return out
 

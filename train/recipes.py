@@ -20,7 +20,7 @@ from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.features import LstmEncoder
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn
-from tagger.subwords import Window, join_runs
+from tagger.subwords import Window, join_runs, window_sizes
 from tagger.train.bert import BertTagger, encoder_config_json, pretrained
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
@@ -256,7 +256,7 @@ class BertRecipe(Recipe):
         self.batch_size = config.batch_size
         # Training items are windows: a sentence longer than max_pieces trains as overlapping parts.
         self.windows, self.pieces = self.subwords.windows([s.words for s in train_set])
-        self.sizes = [2 + sum(len(p) for p in self.pieces[w.sentence][w.start : w.end]) for w in self.windows]
+        self.sizes = window_sizes(self.windows, self.pieces)
         self.optimizer, self.scheduler = bert_optimizer(self.model, config, len(self.windows))
         self.dtype = autocast_dtype(config, device)
         self.checkpoint = {"vocab": self.subwords.to_json(), "encoder_config": encoder_config_json(encoder),
