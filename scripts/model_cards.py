@@ -59,7 +59,8 @@ def card(path: Path) -> str:
         lines.append(f"- **Quantisation**: {q['method']}. Test F1 {q['test_f1_float32']:.4f} float32 -> "
                      f"{q['test_f1_int8']:.4f} this file; {(q['float32_bytes'] or 0) / 1e6:.1f} MB -> {facts['size_bytes'] / 1e6:.1f} MB.")
     lines.append(f"- **Exported** {facts['exported_at']} (commit `{str(facts['commit'])[:10]}`), trained {facts['trained_at']}.")
-    lines += ["", "Float32 scores recorded at training (best epoch by validation):", "",
+    kept = "the last epoch, validation trained on" if data["validation_held_out"] is False else "best epoch by validation"
+    lines += ["", f"Float32 scores recorded at training ({kept}):", "",
               "| split | micro P | micro R | micro F1 | macro F1 | " + " | ".join(facts["labels"]) + " |",
               "|---|---:|---:|---:|---:|" + "---:|" * len(facts["labels"])]
     for split in ("validation", "test"):
