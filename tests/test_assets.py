@@ -49,7 +49,7 @@ from pair_weights import remembered  # noqa: E402  each model runs once over a s
 def documented_f1(lang: str, arch: str) -> float:
     """The test micro F1 the README's shipped-model table states for `--lang lang [--arch arch]`."""
     rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
-    # A choice's row names it in its first cell: `uk --arch bert`, `en` (default: `bert+lstm`), or a
+    # A choice's row names it in its first cell: `uk --arch bert`, `en` (default: `lstm`), or a
     # family's single choice `--model uk13`.
     names = (f"`{lang} --arch {arch}`", f"`{lang}` (default: `{arch}`)", f"`--model {lang}`")
     matches = [row for row in rows if any(name in row.split("|")[1] for name in names)]
