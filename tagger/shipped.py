@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from tagger.errors import ArtifactError
@@ -30,9 +31,23 @@ ARCH_CHOICES = ("bert+lstm", "bert+uk13", *sorted(ARCHS))  # what `tag --arch` t
 CHOICE_WEIGHTS = {"bert+lstm": [0.6, 0.4], "bert+uk13": [0.5, 0.5]}
 
 
+def assets_folder() -> Traversable:
+    """The shipped models' folder: the installed `tagger.assets`, or a source checkout's `assets/` where
+    Python imports `tagger` from the checkout itself (`python -c ...` in its root after `pip install .`:
+    the checkout's `tagger/` then shadows the installed one, which holds the models)."""
+    try:
+        return resources.files("tagger.assets")
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parents[1] / "assets"
+        if checkout.is_dir():
+            return checkout
+        raise ArtifactError(f"no shipped models: {Path(__file__).parent} has no tagger.assets package;"
+                            " reinstall tagger (pip install .) or pass --model FILE.onnx") from None
+
+
 def shipped_files() -> list[Path]:
     """Every shipped model file (`tagger.assets/*.onnx`), sorted by name."""
-    return sorted(Path(str(p)) for p in resources.files("tagger.assets").iterdir() if p.name.endswith(".onnx"))
+    return sorted(Path(str(p)) for p in assets_folder().iterdir() if p.name.endswith(".onnx"))
 
 
 def language_of(name: str) -> str:
@@ -59,7 +74,7 @@ def shipped_models(lang: str, arch: str | None = None) -> tuple[list[Path], list
 
 def shipped_choice(lang: str, arch: str | None = None) -> tuple[str, list[Path], list[float]]:
     """`shipped_models`, and the name of the choice it found (`bert` for uk's default, `lstm` for en's)."""
-    folder = resources.files("tagger.assets")
+    folder = assets_folder()
     archs = [arch] if arch else list(BEST_FIRST.get(lang, ARCH_CHOICES))
     for choice in archs:
         candidates = [member_file(lang, name) for name in choice.split("+")]

@@ -102,3 +102,19 @@ def available(lang: str, arch: str) -> tuple[list[Path], list[float]] | None:
         return shipped_models(lang, arch)
     except ArtifactError:
         return None
+
+
+def test_a_source_checkout_finds_its_own_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -c "import tagger"` in a checkout's root after `pip install .` imports the checkout's
+    `tagger/`, which has no `tagger.assets` package: the models come from the checkout's `assets/`,
+    and without one the error says how to fix it."""
+    import tagger.shipped as shipped
+
+    def not_installed(package: str) -> None:
+        raise ModuleNotFoundError(f"No module named {package!r}")
+
+    monkeypatch.setattr(shipped.resources, "files", not_installed)
+    assert shipped_files() == SHIPPED and shipped_models("uk")[0][0].parent == SHIPPED[0].parent
+    monkeypatch.setattr(shipped, "__file__", str(tmp_path / "tagger" / "shipped.py"))
+    with pytest.raises(ArtifactError, match="reinstall tagger"):
+        shipped_files()
