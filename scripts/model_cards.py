@@ -41,6 +41,7 @@ def card(path: Path) -> str:
     config = artifact.header.get("provenance", {}).get("config", {})
     scores, data, q = facts["scores"], facts["training_data"], facts["quantization"]
     where = scores.get("measured_on") or {}
+    fitted_validation = data["validation_held_out"] is False  # trained on it: its scores are a fit, its epoch the last
     lines = [
         f"## `{path.name}`", "",
         f"- **Model**: {facts['arch']}{' + CRF' if facts['crf'] else ''} ({config.get('encoder') or config.get('context') or 'word-level'}),"
@@ -48,7 +49,7 @@ def card(path: Path) -> str:
         f"- **Trained on**: {data['corpus']}, "
         + ", ".join(f"{k} {v:,}" for k, v in (data["sentences"] or {}).items()) + " sentences"
         + further_corpora(data.get("corpora"))
-        + ("; validation was trained on (a training-fit figure below)." if data["validation_held_out"] is False else "."),
+        + ("; validation was trained on (a training-fit figure below)." if fitted_validation else "."),
         *([f"- **Weights**: {data['weights']}."] if data.get("weights") else []),
         f"- **License**: {facts['license']}.",
         f"- **Test F1 of this file**: **{scores['test_f1_file']:.4f}**"
@@ -59,7 +60,7 @@ def card(path: Path) -> str:
         lines.append(f"- **Quantisation**: {q['method']}. Test F1 {q['test_f1_float32']:.4f} float32 -> "
                      f"{q['test_f1_int8']:.4f} this file; {(q['float32_bytes'] or 0) / 1e6:.1f} MB -> {facts['size_bytes'] / 1e6:.1f} MB.")
     lines.append(f"- **Exported** {facts['exported_at']} (commit `{str(facts['commit'])[:10]}`), trained {facts['trained_at']}.")
-    kept = "the last epoch, validation trained on" if data["validation_held_out"] is False else "best epoch by validation"
+    kept = "the last epoch, validation trained on" if fitted_validation else "best epoch by validation"
     lines += ["", f"Float32 scores recorded at training ({kept}):", "",
               "| split | micro P | micro R | micro F1 | macro F1 | " + " | ".join(facts["labels"]) + " |",
               "|---|---:|---:|---:|---:|" + "---:|" * len(facts["labels"])]
