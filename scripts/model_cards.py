@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from tagger.artifact import load_artifact  # noqa: E402
 from tagger.info import describe  # noqa: E402
-from tagger.render import further_corpora  # noqa: E402
+from tagger.render import earlier_training, further_corpora  # noqa: E402
 from tagger.shipped import shipped_files  # noqa: E402
 
 OUT = ROOT / "docs" / "models.md"
@@ -48,7 +48,7 @@ def card(path: Path) -> str:
         f" {facts['language']}, {facts['size_bytes'] / 1e6:.1f} MB; labels {', '.join(facts['labels'])}.",
         f"- **Trained on**: {data['corpus']}, "
         + ", ".join(f"{k} {v:,}" for k, v in (data["sentences"] or {}).items()) + " sentences"
-        + further_corpora(data.get("corpora"))
+        + further_corpora(data.get("corpora")) + earlier_training(data)
         + ("; validation was trained on (a training-fit figure below)." if fitted_validation else "."),
         *([f"- **Weights**: {data['weights']}."] if data.get("weights") else []),
         f"- **License**: {facts['license']}.",

@@ -102,6 +102,20 @@ def further_corpora(corpora: list[dict[str, Any]] | None) -> str:
                    for c in (corpora or [])[1:])
 
 
+def earlier_training(data: dict[str, Any]) -> str:
+    """"; train and validation: documents P* only" when --documents kept some, and "; continued from F, trained
+    on A train (n sentences) + ..." for a model trained from --init (else "")."""
+    main = (data.get("corpora") or [{}])[0]
+    text = f"; train and validation: documents {main['documents_named']} only" if main.get("documents_named") else ""
+    init = data.get("init")
+    if init:
+        corpora = init.get("training_corpora") or [{"corpus": init.get("corpus"),
+                                                     "sentences": (init.get("sentences") or {}).get("train", 0)}]
+        text += (f"; continued from {init['checkpoint']}, trained on {corpora[0]['corpus']} train"
+                 f" ({corpora[0]['sentences']:,} sentences){further_corpora(corpora)}")
+    return text
+
+
 def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
     """`tagger info` of one model file, from `tagger.info.describe`."""
     table = Table(title=facts["file"], title_justify="left", show_header=False)
@@ -119,7 +133,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         *([("encoder", facts["encoder"])] if facts.get("encoder") else []),
         ("trained on", f"{data['corpus']} ({', '.join(f'{k} {v:,}' for k, v in (data['sentences'] or {}).items())} sentences)"
                        + ("" if data["validation_held_out"] is not False else "; validation was trained on")
-                       + further_corpora(data.get("corpora"))),
+                       + further_corpora(data.get("corpora")) + earlier_training(data)),
         *([("weights", str(data["weights"]))] if data.get("weights") else []),
         ("license", str(facts["license"])),
         ("test F1 (this file)", f1(scores["test_f1_file"])

@@ -339,3 +339,56 @@ def test_an_unreachable_encoder_is_a_clear_error(session_corpus: Path, tmp_path:
     done = runner.invoke(cli, ["train", "--arch", "bert", "--data", str(session_corpus), "--out", str(tmp_path),
                                "--encoder", str(tmp_path / "missing-folder/")])
     assert done.exit_code != 0 and "Traceback" not in done.output
+
+
+def test_a_second_stage_starts_from_its_init_checkpoint_and_records_it(trained_bert: Trained, session_corpus: Path,
+                                                                        tiny_encoder: Path, trained: Trained,
+                                                                        tmp_path: Path) -> None:
+    """--init: the first stage's weights, vocabulary and shape (not the options given), its data in the provenance."""
+    import io
+
+    from rich.console import Console
+
+    from tagger.render import info_table
+
+    first = load_checkpoint(trained_bert.checkpoint)
+    out = tmp_path / "stage2"
+    # A rate too small to move any weight, and shape options the checkpoint overrides.
+    config = tiny_bert_config(session_corpus, out, tiny_encoder, init=str(trained_bert.checkpoint), epochs=1,
+                              lr=1e-12, encoder_layers=1, vocab_top_k=3, max_pieces=32)
+    second = load_checkpoint(train_tiny(config, out).checkpoint)
+    assert second["state_dict"].keys() == first["state_dict"].keys()
+    for name, weight in first["state_dict"].items():
+        assert torch.allclose(second["state_dict"][name], weight, atol=1e-6), name
+    assert second["vocab"] == first["vocab"] and second["encoder_config"] == first["encoder_config"]
+    for key in ("encoder_layers", "vocab_top_k", "max_pieces", "crf", "document_context"):
+        assert second["config"][key] == first["config"][key], key
+    assert second["config"]["init"] == str(trained_bert.checkpoint)
+    init = second["data"]["init"]
+    assert init["checkpoint"] == "best_bert.pth" and init["training_corpora"] == first["data"]["training_corpora"]
+    report = quiet_export(Path(out / "best_bert.pth"), tmp_path / "stage2.onnx")
+    facts = describe(load_artifact(report.path))
+    assert facts["training_data"]["init"] == init
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    console.print(info_table(facts))
+    assert "continued from best_bert.pth, trained on benjamin/ner-uk train (3 sentences)" in console.file.getvalue()
+    # refused: a BiLSTM checkpoint, labels of another scheme, --init for a BiLSTM
+    with pytest.raises(TaggerError, match=r"--init .*: a lstm checkpoint; --init takes one written by `tagger train --arch bert`"):
+        train_tiny(tiny_bert_config(session_corpus, out, tiny_encoder, init=str(trained.checkpoint)), out)
+    with pytest.raises(ValueError, match="init is for --arch bert"):
+        tiny_bert_config(session_corpus, out, tiny_encoder, arch="lstm", init=str(trained_bert.checkpoint))
+
+
+def test_a_second_stage_on_another_scheme_keeps_the_encoder_and_learns_a_new_classifier(
+        trained_bert: Trained, session_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(session_corpus, other)
+    (other / "labels.txt").write_text("\n".join([*LABELS, "B-DATE", "I-DATE"]) + "\n", encoding="utf-8")
+    out = tmp_path / "stage2"
+    second = load_checkpoint(train_tiny(tiny_bert_config(other, out, tiny_encoder, init=str(trained_bert.checkpoint),
+                                                         epochs=1, lr=1e-12), out).checkpoint)
+    first = load_checkpoint(trained_bert.checkpoint)
+    assert second["labels"] == [*LABELS, "B-DATE", "I-DATE"] and second["data"]["init"]["labels"] == LABELS
+    assert second["state_dict"]["scores.weight"].shape[0] == len(LABELS) + 2
+    encoder = [k for k in first["state_dict"] if k.startswith("encoder.")]
+    assert encoder and all(torch.allclose(second["state_dict"][k], first["state_dict"][k], atol=1e-6) for k in encoder)

@@ -131,3 +131,33 @@ def test_the_ng_documents_of_ner_uk_2_are_its_new_texts() -> None:
     both = load_splits("uk", main, [str(extra)], "ng/")
     assert both.corpora[1]["documents"] == 186 and both.corpora[1]["documents_named"] == "ng/*"
     assert sum(len(s.words) for s in both.train) - sum(len(s.words) for s in load_splits("uk", main).train) == 59_257
+
+
+def test_documents_keeps_the_named_train_and_validation_documents_and_the_whole_test_split(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")  # three sentences of 6, 9 and 8 words in each split
+    documents(main, [(split, name, 1, tokens) for split in ("train", "validation", "test")
+                     for name, tokens in (("bruk/a", 6), ("ng/b", 9), ("bruk/c", 8))])
+    splits = load_splits("uk", main, documents="bruk/")
+    assert [len(s.words) for s in splits.train] == [len(s.words) for s in splits.validation] == [6, 8]
+    assert len(splits.test) == 3 and splits.corpora[0]["documents_named"] == "bruk/*"
+    assert splits.corpora[0]["documents"] == 2
+    with pytest.raises(TaggerError, match=r"^--documents news/: no train document of .* starts with it \(its names"
+                                          r" start e.g. bruk/, ng/\); see its documents.tsv$"):
+        load_splits("uk", main, documents="news/")
+    (main / "documents.tsv").unlink()
+    with pytest.raises(TaggerError, match=r"^--documents bruk/: .*documents.tsv: no such file; it picks documents"):
+        load_splits("uk", main, documents="bruk/")
+
+
+def test_training_on_named_documents_says_so_in_log_and_header(tmp_path: Path) -> None:
+    main = write_corpus(tmp_path / "main")
+    documents(main, [(split, name, 1, tokens) for split in ("train", "validation", "test")
+                     for name, tokens in (("bruk/a", 6), ("ng/b", 9), ("bruk/c", 8))])
+    run = train_tiny(tiny_config(main, tmp_path / "out", epochs=2, documents="bruk/"), tmp_path / "out")
+    assert "(2 train / 2 validation sentences, documents bruk/*" in run.log.replace("\n", " ")
+    facts = json.loads(CliRunner().invoke(cli, ["info", str(quiet_export(run.checkpoint, tmp_path / "m.onnx").path),
+                                                "--json"]).output)
+    assert facts["training_data"]["sentences"] == {"train": 2, "validation": 2, "test": 3}
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    console.print(info_table(facts))
+    assert "; train and validation: documents bruk/* only" in console.file.getvalue()

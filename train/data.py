@@ -50,11 +50,14 @@ class Loaded:
 
 
 def load_splits(lang: str, data: str | Path | None = None, extra_train: Sequence[str] = (),
-                extra_documents: str = "") -> Splits:
+                extra_documents: str = "", documents: str = "") -> Splits:
     """train/validation/test of `lang`'s corpus (local folder `data`, $TAGGER_DATA, or the Hub), with the
     train splits of `extra_train` corpora added (only their documents named `extra_documents`..., if
-    given); validation and test stay the first corpus's."""
+    given); validation and test stay the first corpus's. `documents`: keep only the main corpus's train
+    and validation documents named so (test stays whole: it is what the model is scored on)."""
     main = load_corpus(lang, data)
+    if documents:
+        main = only_documents(main, documents, ("train", "validation"), "--documents")
     extras = [load_extra(lang, spec, main, extra_documents) for spec in extra_train]
     train = [s for loaded in (main, *extras) for s in loaded.splits["train"]]
     return Splits(main.labels, train, main.splits["validation"], main.splits["test"],
@@ -84,7 +87,7 @@ def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
     if (Path(spec) / "train.conll").is_file():
         extra = load_corpus(lang, spec, ("train",))
         if prefix:
-            extra = only_documents(extra, prefix)
+            extra = only_documents(extra, prefix, ("train",), "--extra-documents")
     elif prefix:
         raise TaggerError(f"--extra-documents {prefix}: {spec} is not a local corpus folder; documents are named"
                           " only in a folder's documents.tsv (the Hub holds no document names)")
@@ -106,19 +109,23 @@ def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
     return extra
 
 
-def only_documents(loaded: Loaded, prefix: str) -> Loaded:
-    """`loaded`'s train sentences of the documents whose name starts with `prefix`."""
-    ids = loaded.documents.get("train")
-    if ids is None:
-        raise TaggerError(f"{Path(loaded.source) / 'documents.tsv'}: no such file; --extra-documents {prefix} picks"
-                          " documents by the names listed there")
-    kept = [(sentence, name) for sentence, name in zip(loaded.splits["train"], ids) if name.startswith(prefix)]
-    if not kept:
-        some = sorted({name.split("/")[0] + "/" if "/" in name else name for name in ids})  # folders, or names
-        raise TaggerError(f"--extra-documents {prefix}: no train document of {loaded.source} starts with it (its"
-                          f" names start e.g. {', '.join(some[:4])}); see its documents.tsv")
-    return replace(loaded, splits={"train": [s for s, _ in kept]}, documents={"train": [n for _, n in kept]},
-                   only=prefix)
+def only_documents(loaded: Loaded, prefix: str, splits: Sequence[str], option: str) -> Loaded:
+    """`loaded` with only the documents whose name starts with `prefix` in `splits` (the others as read)."""
+    if "train" not in loaded.documents:
+        where = "the Hub holds no document names" if loaded.source.startswith("hf:") else \
+            f"{Path(loaded.source) / 'documents.tsv'}: no such file"
+        raise TaggerError(f"{option} {prefix}: {where}; it picks documents by the names a corpus folder's"
+                          " documents.tsv lists (pass --data with a local folder)")
+    read, named = dict(loaded.splits), dict(loaded.documents)
+    for split in splits:
+        ids = loaded.documents[split]
+        kept = [(sentence, name) for sentence, name in zip(loaded.splits[split], ids) if name.startswith(prefix)]
+        if not kept:
+            some = sorted({name.split("/")[0] + "/" if "/" in name else name for name in ids})  # folders, or names
+            raise TaggerError(f"{option} {prefix}: no {split} document of {loaded.source} starts with it (its"
+                              f" names start e.g. {', '.join(some[:4])}); see its documents.tsv")
+        read[split], named[split] = [s for s, _ in kept], [n for _, n in kept]
+    return replace(loaded, splits=read, documents=named, only=prefix)
 
 
 def documents_of(folder: Path, splits: dict[str, list[Sentence]]) -> dict[str, list[str]]:

@@ -97,7 +97,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
         console = (console or Console(stderr=True)) if ranks.leader else Console(quiet=True)
         if ranks.leader:
             prepare_output(Path(config.out))
-        run = build(config, load(config), ranks, console)
+        config, start = with_init(config)
+        run = build(config, load(config), ranks, console, start)
         history = fit(run)
         if not ranks.leader:
             return TrainResult(run.path, history.best_epoch, history.best_f1, None, history.interrupted)
@@ -111,7 +112,7 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
 
 def load(config: TrainConfig) -> Splits:
     """The corpus's splits as the config asks for them (a prefix of train, validation added)."""
-    splits = load_splits(config.lang, config.data, config.extra_train, config.extra_documents)
+    splits = load_splits(config.lang, config.data, config.extra_train, config.extra_documents, config.documents)
     if not splits.train or not splits.validation:
         raise TaggerError("the train and validation splits must hold at least one sentence each")
     train_set = splits.train[: config.max_train_sentences or None]
@@ -120,7 +121,32 @@ def load(config: TrainConfig) -> Splits:
     return replace(splits, train=train_set)
 
 
-def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -> Run:
+# What a second stage takes from its --init checkpoint: the model's shape, which its weights fix.
+INIT_SHAPE = ("encoder", "encoder_layers", "vocab_top_k", "max_pieces", "document_context", "crf")
+
+
+def with_init(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """`config` with the model shape of its --init checkpoint, and what that checkpoint was trained on
+    (a second stage has learned from both); (config, None) without --init."""
+    if not config.init:
+        return config, None
+    from tagger.train.checkpoint import load_checkpoint
+
+    start = load_checkpoint(config.init)
+    if start["arch"] != "bert":
+        raise TaggerError(f"--init {config.init}: a {start['arch']} checkpoint; --init takes one written by"
+                          " `tagger train --arch bert`")
+    shape = {k: start["config"][k] for k in INIT_SHAPE if k in start["config"]}
+    data = start.get("data", {})
+    record = {"checkpoint": Path(config.init).name, "labels": list(start["labels"]),
+              "corpus": data.get("corpus"), "sentences": data.get("sentences"),
+              "validation_held_out": data.get("validation_held_out"), "training_corpora": data.get("training_corpora"),
+              "epoch": start.get("metrics", {}).get("epoch"), "trained_at": start.get("created", "")}
+    return replace(config, **shape), record
+
+
+def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
+          start: dict[str, Any] | None = None) -> Run:
     """The seeded arch's recipe on this rank's device, and the checkpoint fields it will carry."""
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
@@ -139,6 +165,7 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -
             "sentences": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
             "validation_held_out": not config.train_on_validation,
             "training_corpora": splits.corpora,
+            **({"init": start} if start else {}),
         },
         "git_sha": git_sha(),
         "torch_version": str(torch.__version__),
@@ -147,6 +174,8 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console) -
     console.print(
         f"[bold]train[/] {config.arch} on {splits.names} ({len(splits.train)} train /"
         f" {len(splits.validation)} validation sentences"
+        f"{f', documents {config.documents}*' if config.documents else ''}"
+        f"{f', from {config.init}' if config.init else ''}"
         f"{', validation included in train' if config.train_on_validation else ''}), {recipe.summary},"
         f" {trained:,} trained parameters, device {device}" + (f", {ranks.world} processes" if ranks.world > 1 else "")
     )

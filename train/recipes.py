@@ -20,7 +20,7 @@ from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.features import LstmEncoder
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn
-from tagger.subwords import Window, join_runs, window_sizes
+from tagger.subwords import SubwordEncoder, Window, join_runs, window_sizes
 from tagger.train.bert import BertTagger, encoder_config_json, pretrained
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
@@ -245,10 +245,15 @@ class BertRecipe(Recipe):
 
     def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> None:
         super().__init__(labels, device)
-        encoder, self.subwords = pretrained(config.encoder, (w for s in train_set for w in s.words), config.vocab_top_k,
-                                            config.dropout, config.max_pieces, document_context=config.document_context,
-                                            layers=config.encoder_layers)
-        self.model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf).to(device)
+        if config.init:  # a second stage: the first one's encoder, vocabulary, head and CRF
+            model, self.subwords = initial_model(config.init, labels, config.dropout)
+            encoder = model.encoder
+        else:
+            encoder, self.subwords = pretrained(config.encoder, (w for s in train_set for w in s.words),
+                                                config.vocab_top_k, config.dropout, config.max_pieces,
+                                                document_context=config.document_context, layers=config.encoder_layers)
+            model = BertTagger(encoder, len(labels), config.dropout, crf=config.crf)
+        self.model = model.to(device)
         if config.document_context:  # the split is read as one text, as evaluation reads it
             words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
             train_set = [Sentence(w, t) for w, t in zip(words, tags)]
@@ -298,6 +303,20 @@ class BertRecipe(Recipe):
 
     def emitter(self) -> EmitFn:
         return bert_torch_emitter(self.model, self.subwords, len(self.labels), self.device)  # fp32, as ORT scores
+
+
+def initial_model(path: str, labels: list[str], dropout: float) -> tuple[BertTagger, SubwordEncoder]:
+    """The BERT tagger of checkpoint `path`, to train on. Trained for other labels (another corpus's
+    scheme), it keeps its encoder and vocabulary and gets a new classifier and CRF for `labels`."""
+    from tagger.train.checkpoint import load_checkpoint
+    from tagger.train.models import build_model
+
+    start = load_checkpoint(path)  # a BERT one: `train.loop.with_init` checked its arch
+    model, subwords = build_model(start)
+    if list(start["labels"]) != list(labels):
+        model = BertTagger(model.encoder, len(labels), dropout, crf=model.crf is not None)
+    model.dropout.p = dropout  # build_model makes an inference model; the encoder keeps its stored dropout
+    return model, subwords
 
 
 def bert_optimizer(model: BertTagger, config: TrainConfig,
