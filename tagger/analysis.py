@@ -113,11 +113,13 @@ def span_json(span: Span | None, words: Sequence[str]) -> dict[str, object] | No
     return {"start": span.start, "end": span.end, "label": span.label, "text": " ".join(words[span.start : span.end])}
 
 
-def error_lines(analysis: ErrorAnalysis, sentences: Sequence[Sequence[str]]) -> Iterator[str]:
-    """One JSON line per error: sentence number (1-based), category, gold and predicted span, the words."""
+def error_lines(analysis: ErrorAnalysis, sentences: Sequence[Sequence[str]],
+                positions: Sequence[int] | None = None) -> Iterator[str]:
+    """One JSON line per error: sentence number (1-based, in the split: `positions` are the scored sentences'
+    places there when only some were scored), category, gold and predicted span, the words."""
     for pair in analysis.errors():
         words = sentences[pair.sentence]
-        record = {"sentence": pair.sentence + 1, "category": pair.category,
+        record = {"sentence": (pair.sentence if positions is None else positions[pair.sentence]) + 1, "category": pair.category,
                   "gold": span_json(pair.gold, words), "predicted": span_json(pair.predicted, words),
                   "words": list(words)}
         yield json.dumps(record, ensure_ascii=False) + "\n"
@@ -136,6 +138,7 @@ def check_errors_path(path: Path) -> None:
         raise TaggerError(f"--errors {path}: folder {folder} is not writable; pick another path")
 
 
-def write_errors(path: Path, analysis: ErrorAnalysis, sentences: Sequence[Sequence[str]]) -> None:
+def write_errors(path: Path, analysis: ErrorAnalysis, sentences: Sequence[Sequence[str]],
+                 positions: Sequence[int] | None = None) -> None:
     """Write the errors file atomically: a complete file or none."""
-    write_text_atomic(path, error_lines(analysis, sentences))
+    write_text_atomic(path, error_lines(analysis, sentences, positions))

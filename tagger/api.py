@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tagger.annotate import DocEnd, DocStart, Entity, TaggedSentence, annotate
 from tagger.artifact import Artifact
+from tagger.conll import Sentence
 from tagger.documents import Document
 from tagger.errors import TaggerError
 from tagger.metrics import EvalReport
@@ -135,17 +136,29 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
 
 
 def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
-             by_document: bool = False) -> EvalReport:
+             by_document: bool = False, documents: str = "") -> EvalReport:
     """Entity-level scores of `nlp` on a corpus split, the report `tagger evaluate` prints.
 
     Args:
         data: a local corpus folder, or one holding the model's (ner-uk/, wnut17/, ner-uk-2.0/ for uk13);
             None: $TAGGER_DATA, else the Hub.
         by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
+        documents: score only the documents whose name starts with this prefix (e.g. "bruk/"; needs it too).
     """
-    from tagger.corpus import document_ids, known_corpus, load_split, local_folder, read_labels, read_local_split
     from tagger.evaluation import evaluate as run
-    from tagger.scheme import entity_types
+
+    gold, names, _ = gold_split(nlp, split, data, documents, with_names=by_document)
+    label = nlp.name + (", by document" if by_document else "") + (f", documents {documents}*" if documents else "")
+    return run(nlp.model, gold, model=label, documents=names if by_document else None)
+
+
+def gold_split(nlp: Pipeline, split: str, data: str | Path | None = None, documents: str = "",
+               with_names: bool = False) -> tuple[list[Sentence], list[str] | None, list[int]]:
+    """The gold sentences `evaluate` scores `nlp` on (its own corpus's split, only the documents named
+    `documents`... if given), each one's document name when asked for (else None), and each one's
+    position in the split."""
+    from tagger.corpus import (document_ids, known_corpus, load_split, local_folder, named_documents, read_labels,
+                               read_local_split)
 
     # The corpus the model was trained on, as its header names it: a 13-type model is scored on ner-uk-2.0.
     corpus = known_corpus(nlp.artifacts[0].header.get("provenance", {}).get("data", {}).get("corpus"), nlp.lang)
@@ -156,10 +169,11 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
                           f" {folder or corpus.hub_name} is annotated with {', '.join(scheme)}; score it on a corpus"
                           f" in its own scheme (--data: the {corpus.folder} folder, or one holding it)")
     gold = read_local_split(folder, nlp.lang, split) if folder else load_split(nlp.lang, split, None, corpus)
-    documents = None
-    if by_document:
-        if folder is None:
-            raise TaggerError("by-document scoring needs a local corpus folder (--data DIR or $TAGGER_DATA)"
-                              " with a documents.tsv; the Hub splits have no document boundaries")
-        documents = document_ids(folder, split, gold)
-    return run(nlp.model, gold, model=nlp.name + (", by document" if by_document else ""), documents=documents)
+    if not (with_names or documents):
+        return gold, None, list(range(len(gold)))
+    if folder is None:
+        raise TaggerError("by-document scoring and --documents need a local corpus folder (--data DIR or"
+                          " $TAGGER_DATA) with a documents.tsv; the Hub splits have no document boundaries")
+    names = document_ids(folder, split, gold)
+    keep = named_documents(names, documents, "--documents", split, folder) if documents else list(range(len(gold)))
+    return [gold[i] for i in keep], [names[i] for i in keep], keep

@@ -254,15 +254,20 @@ def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
 @click.option("--by-document", is_flag=True,
               help="read each document alone, as `tag` reads its inputs (needs the local folder's"
                    " documents.tsv) [default: the split as one text, as training reads it]")
+@click.option("--documents", default="", metavar="PREFIX",
+              help="score only the documents whose name (in the local folder's documents.tsv) starts with"
+                   " PREFIX, e.g. bruk/ [default: all]")
 @click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write every false positive and false negative, with its sentence, as JSON lines to this file")
 @device_option
 def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str | None, weights: str | None, data: str | None,
-             predictions: Path | None, by_document: bool, as_json: bool, errors_path: Path | None, device: str) -> None:
+             predictions: Path | None, by_document: bool, documents: str, as_json: bool, errors_path: Path | None,
+             device: str) -> None:
     """Entity-level precision/recall/F1 (exact span and type) on a corpus split, and its errors by type of error."""
     from tagger.analysis import check_errors_path, write_errors
     from tagger.api import evaluate as run
+    from tagger.api import gold_split
     from tagger.corpus import corpus_of, load_split, local_folder, read_labels
     from tagger.evaluation import evaluate_predictions
     from tagger.output import writing
@@ -271,21 +276,23 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
     if errors_path is not None:
         check_errors_path(errors_path)  # before the model runs, not after
     if predictions is not None:
-        if by_document:
-            raise TaggerError("--by-document changes how a model reads the split; a --predictions file"
-                              " is scored as it is: drop one of them")
+        if by_document or documents:
+            raise TaggerError(f"{'--by-document' if by_document else '--documents'} changes what a model reads;"
+                              " a --predictions file is scored on the whole split as it is: drop one of them")
         corpus_lang = lang or "uk"
         gold = load_split(corpus_lang, split, data)
         folder = local_folder(corpus_lang, data)
         labels = read_labels(folder, corpus_lang) if folder else list(corpus_of(corpus_lang).labels)
         report = evaluate_predictions(predictions, gold, labels)
+        positions = list(range(len(gold)))
     else:
         nlp = open_model(models, lang, arch, device, weights)
         with console(stderr=True, quiet=not sys.stderr.isatty()).status(f"tagging the {split} split..."):
-            report = run(nlp, split, data, by_document)
-        gold = load_split(nlp.lang, split, data) if errors_path is not None else []
+            report = run(nlp, split, data, by_document, documents)
+        # The sentences scored: the model's own corpus (ner-uk-2.0 for uk13), only the documents named.
+        gold, _, positions = gold_split(nlp, split, data, documents) if errors_path is not None else ([], None, [])
     if errors_path is not None and report.analysis is not None:
-        write_errors(errors_path, report.analysis, [s.words for s in gold])
+        write_errors(errors_path, report.analysis, [s.words for s in gold], positions)
     with writing(sys.stdout):
         if as_json:
             click.echo(json.dumps(report.to_json(), indent=2))

@@ -140,6 +140,17 @@ def load_split(lang: str, split: str, data: str | Path | None = None, corpus: Co
     return hub_corpus(corpus or corpus_of(lang), (split,))[1][split]
 
 
+def named_documents(names: Sequence[str], prefix: str, option: str, split: str, source: str | Path) -> list[int]:
+    """The positions of `names` (each sentence's document) that start with `prefix`; a TaggerError naming
+    `option`, the split and its source, with the names' first folders, when none does."""
+    keep = [i for i, name in enumerate(names) if name.startswith(prefix)]
+    if not keep:
+        some = sorted({name.split("/")[0] + "/" if "/" in name else name for name in names})  # folders, or names
+        raise TaggerError(f"{option} {prefix}: no {split} document of {source} starts with it (its names start"
+                          f" e.g. {', '.join(some[:4])}); see its documents.tsv")
+    return keep
+
+
 def document_ids(folder: Path, split: str, sentences: list[Sentence]) -> list[str]:
     """Each sentence's document name, from the folder's `documents.tsv` (split, document, sentences,
     tokens, ... per document in file order, as the local ner-uk conversion writes it).

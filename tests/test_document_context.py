@@ -166,6 +166,44 @@ def test_evaluate_by_document_refusals_are_one_line(doc_tagger: Tagger, corpus_d
     assert ("drop one of them" if extra else "documents.tsv: no such file") in assert_clean_error(done)
 
 
+def test_evaluate_documents_scores_only_the_named_documents(doc_tagger: Tagger, corpus_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """--documents b: sentences 2 and 3 alone, and the errors file holds those sentences, not the split's first ones."""
+    (corpus_dir / "documents.tsv").write_text(DOCUMENTS_TSV, encoding="utf-8")
+    model, errors = str(doc_tagger.artifact.path), tmp_path / "errors.jsonl"
+    base = ["evaluate", "--model", model, "--data", str(corpus_dir), "--json"]
+    done = CliRunner().invoke(cli, [*base, "--documents", "b", "--by-document", "--errors", str(errors)])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["model"] == "doc.onnx, by document, documents b*"
+    assert report["per_type"]["PERS"]["support"] == 1 and report["per_type"]["ORG"]["support"] == 1  # sentences 2, 3
+    for line in errors.read_text(encoding="utf-8").splitlines():
+        error = json.loads(line)
+        assert error["sentence"] in (2, 3) and error["words"] == WORDS[error["sentence"] - 1]  # numbered in the split
+    done = CliRunner().invoke(cli, [*base, "--documents", "z/"])
+    assert "--documents z/: no test document of" in assert_clean_error(done) and "a, b" in done.stderr
+    done = CliRunner().invoke(cli, [*base, "--documents", "b", "--predictions", str(errors)])
+    assert "--documents changes what a model reads" in assert_clean_error(done)
+
+
+def test_errors_of_a_13_type_model_quote_its_own_corpus(tmp_path: Path) -> None:
+    """uk13 with --data naming the folder that holds every corpus: the errors' sentences are ner-uk-2.0's
+    (they were ner-uk's, of the same index, before)."""
+    from conftest import REPO, shared_corpus
+
+    from tagger.conll import read_conll
+
+    folder = shared_corpus("ner-uk-2.0")
+    if not (REPO / "assets" / "uk13_bert.onnx").is_file():
+        pytest.skip("the shipped uk13 model is not in assets/")
+    gold = read_conll(folder / "validation.conll", (folder / "labels.txt").read_text(encoding="utf-8").split())
+    done = CliRunner().invoke(cli, ["evaluate", "--model", "uk13", "--data", str(folder.parent), "--split",
+                                    "validation", "--documents", "bruk/", "--json", "--errors", str(tmp_path / "e")])
+    assert done.exit_code == 0, done.output
+    errors = [json.loads(line) for line in (tmp_path / "e").read_text(encoding="utf-8").splitlines()]
+    assert len(errors) > 50 and all(e["words"] == gold[e["sentence"] - 1].words for e in errors)
+
+
 def test_real_ner_uk_test_split_has_its_documents() -> None:
     from conftest import shared_corpus
     from tagger.corpus import document_ids, read_local_split

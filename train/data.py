@@ -9,7 +9,7 @@ from typing import Any
 
 from tagger.conll import Sentence
 from tagger.corpus import (KNOWN, SPLITS, Corpus, corpus_at, corpus_of, document_ids, hub_corpus, local_folder,
-                            read_labels, read_local_split)
+                            named_documents, read_labels, read_local_split)
 from tagger.errors import TaggerError
 
 
@@ -119,12 +119,8 @@ def only_documents(loaded: Loaded, prefix: str, splits: Sequence[str], option: s
     read, named = dict(loaded.splits), dict(loaded.documents)
     for split in splits:
         ids = loaded.documents[split]
-        kept = [(sentence, name) for sentence, name in zip(loaded.splits[split], ids) if name.startswith(prefix)]
-        if not kept:
-            some = sorted({name.split("/")[0] + "/" if "/" in name else name for name in ids})  # folders, or names
-            raise TaggerError(f"{option} {prefix}: no {split} document of {loaded.source} starts with it (its"
-                              f" names start e.g. {', '.join(some[:4])}); see its documents.tsv")
-        read[split], named[split] = [s for s, _ in kept], [n for _, n in kept]
+        keep = named_documents(ids, prefix, option, split, loaded.source)
+        read[split], named[split] = [loaded.splits[split][i] for i in keep], [ids[i] for i in keep]
     return replace(loaded, splits=read, documents=named, only=prefix)
 
 
