@@ -58,6 +58,9 @@ FURTHER = (
            "CC BY-NC-SA 4.0 (lang-uk ner-uk 2.0, projected to 4 types: non-commercial use, share alike, credit lang-uk)"),
 )
 KNOWN = {c.folder: c for c in (*CORPORA.values(), *FURTHER)}
+# Train splits that hold documents of another corpus's validation or test split (the corpora's
+# READMEs): a model that learned from the first must not be selected or scored on the second.
+LEAKS = {("ner-uk", "ner-uk-2.0"): "ner-uk's train split holds 36 documents of ner-uk 2.0's test split"}
 # How one corpus's entity types read in another's scheme, the types left out being no entity there:
 # ner-uk 2.0 in ner-uk's v1 scheme, the projection that made ner-uk-2.0-4types (its README).
 PROJECTIONS = {

@@ -161,3 +161,25 @@ def test_training_on_named_documents_says_so_in_log_and_header(tmp_path: Path) -
     console = Console(file=io.StringIO(), width=300, color_system=None)
     console.print(info_table(facts))
     assert "; train and validation: documents bruk/* only" in console.file.getvalue()
+
+
+@pytest.mark.parametrize(("learned", "held_out", "data", "refused"), [
+    ("benjamin/ner-uk", True, "Goader/ner-uk-2.0", "it learned from benjamin/ner-uk, and ner-uk's train split holds 36"),
+    ("ner-uk", True, "ner-uk-2.0", "it learned from ner-uk, and ner-uk's train split holds 36"),  # folder names too
+    ("Goader/ner-uk-2.0", False, "Goader/ner-uk-2.0", "it was trained on Goader/ner-uk-2.0's validation split"),
+    ("Goader/ner-uk-2.0", True, "Goader/ner-uk-2.0", None),  # a second stage on the same corpus
+    ("Goader/ner-uk-2.0", True, "benjamin/ner-uk", None),  # its DEV documents are none of ner-uk's scored ones
+    ("somewhere", True, "Goader/ner-uk-2.0", None),  # an unknown corpus is not taken for a known one
+])
+def test_a_first_stage_that_saw_what_this_run_scores_on_is_refused(learned: str, held_out: bool, data: str,
+                                                                   refused: str | None) -> None:
+    from tagger.train.data import Splits
+    from tagger.train.loop import check_start
+
+    start = {"checkpoint": "first.pth", "training_corpora": [{"corpus": learned}], "validation_held_out": held_out}
+    splits = Splits([], [], [], [], [{"corpus": data}])
+    if refused is None:
+        check_start(start, splits)
+    else:
+        with pytest.raises(TaggerError, match=f"^--init first.pth: {refused}"):
+            check_start(start, splits)

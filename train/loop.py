@@ -145,9 +145,28 @@ def with_init(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
     return replace(config, **shape), record
 
 
+def check_start(start: dict[str, Any], splits: Splits) -> None:
+    """Refuse a first stage that learned from what this run selects or is scored on: --data's own
+    validation split, or a corpus whose train split holds documents of --data's (`tagger.corpus.LEAKS`)."""
+    from tagger.corpus import KNOWN, LEAKS
+
+    folder = {name: c.folder for c in KNOWN.values() for name in (c.hub_name, c.folder) if name}
+    main = folder.get(splits.corpora[0]["corpus"], splits.corpora[0]["corpus"])
+    for record in start.get("training_corpora") or []:
+        learned = folder.get(record["corpus"], record["corpus"])
+        if learned == main and start.get("validation_held_out") is False:
+            raise TaggerError(f"--init {start['checkpoint']}: it was trained on {record['corpus']}'s validation"
+                              " split, which this run selects on; start from a run that held validation out")
+        if (learned, main) in LEAKS:
+            raise TaggerError(f"--init {start['checkpoint']}: it learned from {record['corpus']}, and"
+                              f" {LEAKS[learned, main]}; never train on a split you score on")
+
+
 def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
           start: dict[str, Any] | None = None) -> Run:
     """The seeded arch's recipe on this rank's device, and the checkpoint fields it will carry."""
+    if start is not None:
+        check_start(start, splits)
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
     recipe = RECIPES[config.arch](config, splits.train, splits.labels, device)
