@@ -32,7 +32,7 @@ class TrainConfig:
     data: str | None = opt(None, "local corpus folder; None: $TAGGER_DATA, else the Hugging Face Hub")
     extra_train: tuple[str, ...] = opt((), "a further corpus (folder, or Hub name) whose train split is added to --data's; repeatable. Validation (selection) and test stay --data's; its labels must be --data's, and a document of --data's validation or test split is refused")
     extra_documents: str = opt("", "keep only the --extra-train documents whose name (in the corpus's documents.tsv) starts with this prefix, e.g. ng/ for ner-uk-2.0-4types's new texts without the re-annotated bruk ones; '': all")
-    documents: str = opt("", "keep only --data's train and validation documents whose name (in its documents.tsv) starts with this prefix, e.g. bruk/ to train and select on the texts of the source ner-uk-2.0's test split comes from; the test split is scored whole; '': all")
+    documents: str = opt("", "keep only --data's train and validation documents whose name (in its documents.tsv) starts with this prefix, e.g. bruk/ (ner-uk-2.0's test split is bruk texts only); the test split is scored whole; '': all")
     init: str = opt("", "bert: start from this checkpoint of `tagger train --arch bert` (its encoder, trimmed vocabulary and windows; its classifier and CRF if its labels are --data's, else new ones) instead of the pretrained encoder: a second stage of fine-tuning, e.g. on --documents, or on a corpus in another scheme; what it was trained on is recorded as training data too")
     out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
     seed: int = opt(13, "seeds python, numpy and torch")
