@@ -372,7 +372,7 @@ def test_a_second_stage_starts_from_its_init_checkpoint_and_records_it(trained_b
     console = Console(file=io.StringIO(), width=300, color_system=None)
     console.print(info_table(facts))
     assert "continued from best_bert.pth, trained on benjamin/ner-uk train (3 sentences)" in console.file.getvalue()
-    # refused: a BiLSTM checkpoint, labels of another scheme, --init for a BiLSTM
+    # refused: a BiLSTM checkpoint, --init for a BiLSTM
     with pytest.raises(TaggerError, match=r"--init .*: a lstm checkpoint; --init takes one written by `tagger train --arch bert`"):
         train_tiny(tiny_bert_config(session_corpus, out, tiny_encoder, init=str(trained.checkpoint)), out)
     with pytest.raises(ValueError, match="init is for --arch bert"):

@@ -178,8 +178,11 @@ def test_a_first_stage_that_saw_what_this_run_scores_on_is_refused(learned: str,
 
     start = {"checkpoint": "first.pth", "training_corpora": [{"corpus": learned}], "validation_held_out": held_out}
     splits = Splits([], [], [], [], [{"corpus": data}])
-    if refused is None:
-        check_start(start, splits)
-    else:
-        with pytest.raises(TaggerError, match=f"^--init first.pth: {refused}"):
-            check_start(start, splits)
+    stage2 = {"checkpoint": "second.pth", "training_corpora": [{"corpus": "ner-uk-2.0"}], "validation_held_out": True,
+              "init": {k: v for k, v in start.items() if k != "checkpoint"}}  # a third stage, from a second one
+    for record, name in ((start, "first.pth"), (stage2, "second.pth")):
+        if refused is None:
+            check_start(record, splits)
+        else:
+            with pytest.raises(TaggerError, match=f"^--init {name}: {refused}"):
+                check_start(record, splits)

@@ -141,7 +141,8 @@ def with_init(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
     record = {"checkpoint": Path(config.init).name, "labels": list(start["labels"]),
               "corpus": data.get("corpus"), "sentences": data.get("sentences"),
               "validation_held_out": data.get("validation_held_out"), "training_corpora": data.get("training_corpora"),
-              "epoch": start.get("metrics", {}).get("epoch"), "trained_at": start.get("created", "")}
+              "epoch": start.get("metrics", {}).get("epoch"), "trained_at": start.get("created", ""),
+              **({"init": data["init"]} if data.get("init") else {})}  # a third stage keeps the first one's record
     return replace(config, **shape), record
 
 
@@ -160,6 +161,8 @@ def check_start(start: dict[str, Any], splits: Splits) -> None:
         if (learned, main) in LEAKS:
             raise TaggerError(f"--init {start['checkpoint']}: it learned from {record['corpus']}, and"
                               f" {LEAKS[learned, main]}; never train on a split you score on")
+    if start.get("init"):  # what the stage before it learned from counts too
+        check_start({**start["init"], "checkpoint": start["checkpoint"]}, splits)
 
 
 def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
