@@ -21,13 +21,13 @@ from tagger.errors import TaggerError
 from tagger.metrics import EvalReport, score
 from tagger.predict import tag_with
 from tagger.scheme import entity_types
-from tagger.train.checkpoint import CHECKPOINT_VERSION, save_checkpoint
+from tagger.train.checkpoint import CHECKPOINT_VERSION, BertCheckpoint, save_checkpoint
 from tagger.train.config import TrainConfig
 from tagger.train.data import Splits, load_splits
 from tagger.train.distributed import Ranks, device_of, joined
 from tagger.train.plot import plot_curves
 from tagger.train.provenance import git_sha
-from tagger.train.recipes import RECIPES, Recipe
+from tagger.train.recipes import RECIPES, BertRecipe, Recipe
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ def train(config: TrainConfig, console: Console | None = None) -> TrainResult:
         console = (console or Console(stderr=True)) if ranks.leader else Console(quiet=True)
         if ranks.leader:
             prepare_output(Path(config.out))
-        config, start = with_init(config)
-        run = build(config, load(config), ranks, console, start)
+        config, first = with_init(config)
+        run = build(config, load(config), ranks, console, first)
         history = fit(run)
         if not ranks.leader:
             return TrainResult(run.path, history.best_epoch, history.best_f1, None, history.interrupted)
@@ -125,25 +125,29 @@ def load(config: TrainConfig) -> Splits:
 INIT_SHAPE = ("encoder", "encoder_layers", "vocab_top_k", "max_pieces", "document_context", "crf")
 
 
-def with_init(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any] | None]:
-    """`config` with the model shape of its --init checkpoint, and what that checkpoint was trained on
-    (a second stage has learned from both); (config, None) without --init."""
+def with_init(config: TrainConfig) -> tuple[TrainConfig, BertCheckpoint | None]:
+    """`config` with the model shape of its --init checkpoint, and that checkpoint (read once: the
+    recipe starts from it); (config, None) without --init."""
     if not config.init:
         return config, None
     from tagger.train.checkpoint import load_checkpoint
 
-    start = load_checkpoint(config.init)
-    if start["arch"] != "bert":
-        raise TaggerError(f"--init {config.init}: a {start['arch']} checkpoint; --init takes one written by"
+    first = load_checkpoint(config.init)
+    if first["arch"] != "bert":
+        raise TaggerError(f"--init {config.init}: a {first['arch']} checkpoint; --init takes one written by"
                           " `tagger train --arch bert`")
-    shape = {k: start["config"][k] for k in INIT_SHAPE if k in start["config"]}
-    data = start.get("data", {})
-    record = {"checkpoint": Path(config.init).name, "labels": list(start["labels"]),
-              "corpus": data.get("corpus"), "sentences": data.get("sentences"),
-              "validation_held_out": data.get("validation_held_out"), "training_corpora": data.get("training_corpora"),
-              "epoch": start.get("metrics", {}).get("epoch"), "trained_at": start.get("created", ""),
-              **({"init": data["init"]} if data.get("init") else {})}  # a third stage keeps the first one's record
-    return replace(config, **shape), record
+    shape = {k: first["config"][k] for k in INIT_SHAPE if k in first["config"]}
+    return replace(config, **shape), first
+
+
+def init_record(path: str, first: BertCheckpoint) -> dict[str, Any]:
+    """What the checkpoint at `path` was trained on, as the second stage records it (it learned from both)."""
+    data = first.get("data", {})
+    return {"checkpoint": Path(path).name, "labels": list(first["labels"]),
+            "corpus": data.get("corpus"), "sentences": data.get("sentences"),
+            "validation_held_out": data.get("validation_held_out"), "training_corpora": data.get("training_corpora"),
+            "epoch": first.get("metrics", {}).get("epoch"), "trained_at": first.get("created", ""),
+            **({"init": data["init"]} if data.get("init") else {})}  # a third stage keeps the first one's record
 
 
 def check_start(start: dict[str, Any], splits: Splits) -> None:
@@ -166,13 +170,16 @@ def check_start(start: dict[str, Any], splits: Splits) -> None:
 
 
 def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
-          start: dict[str, Any] | None = None) -> Run:
-    """The seeded arch's recipe on this rank's device, and the checkpoint fields it will carry."""
+          first: BertCheckpoint | None = None) -> Run:
+    """The seeded arch's recipe on this rank's device (from `first`, the --init checkpoint, if given),
+    and the checkpoint fields it will carry."""
+    start = init_record(config.init, first) if first is not None else None
     if start is not None:
         check_start(start, splits)
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
-    recipe = RECIPES[config.arch](config, splits.train, splits.labels, device)
+    recipe = (BertRecipe(config, splits.train, splits.labels, device, first) if first is not None
+              else RECIPES[config.arch](config, splits.train, splits.labels, device))
     recipe.forward = ranks.wrap(recipe.model, device)
     main = splits.corpora[0]  # the corpus validation and test come from
     licenses = list(dict.fromkeys(c["license"] for c in splits.corpora))

@@ -22,6 +22,7 @@ from tagger.features import LstmEncoder
 from tagger.predict import BATCH_WORDS, MAX_BATCH, EmitFn
 from tagger.subwords import SubwordEncoder, Window, join_runs, window_sizes
 from tagger.train.bert import BertTagger, encoder_config_json, pretrained
+from tagger.train.checkpoint import BertCheckpoint
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
 from tagger.train.lstm import BiLSTMTagger
@@ -243,10 +244,11 @@ class BertRecipe(Recipe):
 
     step_per_batch = True
 
-    def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device,
+                 first: BertCheckpoint | None = None) -> None:
         super().__init__(labels, device)
-        if config.init:  # a second stage: the first one's encoder, vocabulary, head and CRF
-            model, self.subwords = initial_model(config.init, labels, config.dropout)
+        if first is not None:  # a second stage (--init): the first one's encoder, vocabulary, head and CRF
+            model, self.subwords = initial_model(first, labels, config.dropout)
             encoder = model.encoder
         else:
             encoder, self.subwords = pretrained(config.encoder, (w for s in train_set for w in s.words),
@@ -305,15 +307,13 @@ class BertRecipe(Recipe):
         return bert_torch_emitter(self.model, self.subwords, len(self.labels), self.device)  # fp32, as ORT scores
 
 
-def initial_model(path: str, labels: list[str], dropout: float) -> tuple[BertTagger, SubwordEncoder]:
-    """The BERT tagger of checkpoint `path`, to train on. Trained for other labels (another corpus's
+def initial_model(first: BertCheckpoint, labels: list[str], dropout: float) -> tuple[BertTagger, SubwordEncoder]:
+    """The BERT tagger of checkpoint `first`, to train on. Trained for other labels (another corpus's
     scheme), it keeps its encoder and vocabulary and gets a new classifier and CRF for `labels`."""
-    from tagger.train.checkpoint import load_checkpoint
     from tagger.train.models import build_model
 
-    start = load_checkpoint(path)  # a BERT one: `train.loop.with_init` checked its arch
-    model, subwords = build_model(start)
-    if list(start["labels"]) != list(labels):
+    model, subwords = build_model(first)
+    if list(first["labels"]) != list(labels):
         model = BertTagger(model.encoder, len(labels), dropout, crf=model.crf is not None)
     model.dropout.p = dropout  # build_model makes an inference model; the encoder keeps its stored dropout
     return model, subwords
