@@ -77,7 +77,7 @@ def describe(artifact: Artifact) -> dict[str, Any]:
         "training_data": {"corpus": data.get("corpus"), "sentences": data.get("sentences"),
                           "validation_held_out": data.get("validation_held_out"),
                           "corpora": data.get("training_corpora"), "weights": data.get("weights"),
-                          "init": data.get("init")},
+                          "init": data.get("init"), "teachers": data.get("teachers")},
         "license": provenance.get("license"),
         "scores": {"validation_f1": micro_f1(metrics, "validation"), "test_f1_float32": micro_f1(metrics, "test"),
                    "test_f1_file": recorded_test_f1(header),

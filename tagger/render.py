@@ -103,8 +103,9 @@ def further_corpora(corpora: list[dict[str, Any]] | None) -> str:
 
 
 def earlier_training(data: dict[str, Any]) -> str:
-    """"; train and validation: documents P* only" when --documents kept some, and "; continued from F, trained
-    on A train (n sentences) + ..." for a model trained from --init (else "")."""
+    """"; train and validation: documents P* only" when --documents kept some, "; continued from F, trained
+    on A train (n sentences) + ..." for a model trained from --init, and "; distilled from F (0.5) + ..."
+    for one trained with --teacher (else "")."""
     main = (data.get("corpora") or [{}])[0]
     text = f"; train and validation: documents {main['documents_named']} only" if main.get("documents_named") else ""
     init = data.get("init")
@@ -113,6 +114,9 @@ def earlier_training(data: dict[str, Any]) -> str:
                                                      "sentences": (init.get("sentences") or {}).get("train", 0)}]
         text += (f"; continued from {init['checkpoint']}, trained on {corpora[0]['corpus']} train"
                  f" ({corpora[0]['sentences']:,} sentences){further_corpora(corpora)}")
+    teachers = data.get("teachers") or []
+    if teachers:
+        text += "; distilled from " + " + ".join(f"{t['checkpoint']} ({t['weight']:g})" for t in teachers)
     return text
 
 

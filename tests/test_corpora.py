@@ -102,6 +102,8 @@ def test_a_config_from_json_takes_the_extra_corpora_as_a_list(tmp_path: Path) ->
 
     config = tiny_config(tmp_path, tmp_path, extra_train=["a", "b"])
     assert config.extra_train == ("a", "b") and TrainConfig.from_dict(config.to_dict()) == config
+    taught = TrainConfig(arch="bert", teacher=["t.onnx"])
+    assert taught.teacher == ("t.onnx",) and TrainConfig.from_dict(taught.to_dict()) == taught
 
 
 def test_extra_documents_keeps_only_the_named_documents_and_records_the_choice(tmp_path: Path) -> None:
@@ -180,9 +182,12 @@ def test_a_first_stage_that_saw_what_this_run_scores_on_is_refused(learned: str,
     splits = Splits([], [], [], [], [{"corpus": data}])
     stage2 = {"checkpoint": "second.pth", "training_corpora": [{"corpus": "ner-uk-2.0"}], "validation_held_out": True,
               "init": {k: v for k, v in start.items() if k != "checkpoint"}}  # a third stage, from a second one
-    for record, name in ((start, "first.pth"), (stage2, "second.pth")):
+    student = {"checkpoint": "student.onnx", "training_corpora": [{"corpus": "ner-uk-2.0"}], "validation_held_out": True,
+               "teachers": [{"checkpoint": "x.onnx", "training_corpora": []}, stage2["init"]]}  # distilled from it
+    for record, name, option in ((start, "first.pth", "--init"), (stage2, "second.pth", "--init"),
+                                 (student, "student.onnx", "--teacher")):
         if refused is None:
-            check_start(record, splits)
+            check_start(record, splits, option)
         else:
-            with pytest.raises(TaggerError, match=f"^--init {name}: {refused}"):
-                check_start(record, splits)
+            with pytest.raises(TaggerError, match=f"^{option} {name}: {refused}"):
+                check_start(record, splits, option)

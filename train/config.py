@@ -34,6 +34,9 @@ class TrainConfig:
     extra_documents: str = opt("", "keep only the --extra-train documents whose name (in the corpus's documents.tsv) starts with this prefix, e.g. ng/ for ner-uk-2.0-4types's new texts without the re-annotated bruk ones; '': all")
     documents: str = opt("", "keep only --data's train and validation documents whose name (in its documents.tsv) starts with this prefix, e.g. bruk/ (ner-uk-2.0's test split is bruk texts only); the test split is scored whole; '': all")
     init: str = opt("", "bert: start from this checkpoint of `tagger train --arch bert` (its encoder, trimmed vocabulary and windows; its classifier and CRF if its labels are --data's, else new ones) instead of the pretrained encoder: a second stage of fine-tuning, e.g. on --documents, or on a corpus in another scheme; what it was trained on is recorded as training data too")
+    teacher: tuple[str, ...] = opt((), "bert: distil from this exported model (a .onnx file, or a name `tagger models` lists, e.g. uk_bert+uk13); repeat it to average several: the student's label marginals learn the teacher's on the training text, next to the gold tags. A teacher that learned from --data's validation split, or from a corpus whose train split holds --data's test documents, is refused")
+    teacher_weights: str = opt("", "bert: one weight per --teacher model, e.g. 0.5,0.5 ('': a shipped average's own, else equal)")
+    distill: float = opt(0.5, "bert with --teacher: the loss is (1 - D) x the gold tags' + D x the teacher's")
     out: str = opt(".", "folder for best_<arch>.pth, its metrics.json and curve plot")
     seed: int = opt(13, "seeds python, numpy and torch")
     device: str = opt("auto", "auto (CUDA if available) | cpu | cuda")
@@ -72,7 +75,8 @@ class TrainConfig:
     train_on_validation: bool = opt(False, "also train on the validation split, for exactly --epochs epochs, and keep the last epoch (no early stopping: validation is then seen, not held out); for a final model once the epochs were chosen on a held-out run")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "extra_train", tuple(self.extra_train))  # a list, from JSON or a checkpoint
+        for name in ("extra_train", "teacher"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # a list, from JSON or a checkpoint
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
         for name, value in ARCH_DEFAULTS[self.arch].items():
@@ -109,6 +113,12 @@ class TrainConfig:
             parse_layers(self.context_layers)  # a ValueError that names the option
         if self.init and self.arch != "bert":
             raise ValueError("init is for --arch bert (a BiLSTM trains from scratch in minutes)")
+        if self.teacher and self.arch != "bert":
+            raise ValueError("teacher is for --arch bert")
+        if self.teacher_weights and not self.teacher:
+            raise ValueError("teacher_weights weighs --teacher models; name them with --teacher")
+        if not 0 < self.distill <= 1:
+            raise ValueError(f"distill must be in (0, 1], not {self.distill}")
         if self.encoder_layers < 0:
             raise ValueError(f"encoder_layers must be 0 (all) or more, not {self.encoder_layers}")
         if self.encoder_layers and self.arch != "bert":

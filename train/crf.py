@@ -44,3 +44,24 @@ class CRF(nn.Module):
             alpha = torch.where(mask[:, t, None], step, alpha)
         log_z = torch.logsumexp(alpha + self.end[None, :], dim=1)
         return (log_z - gold).mean()
+
+    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """log P(word t has label y) under the chain, by forward-backward; differentiable (a student
+        learns a teacher's marginals through it). (batch, seq_len, num_labels); padding rows are 0.
+
+        Args:
+            emissions: (batch, seq_len, num_labels) scores.
+            mask: (batch, seq_len) True at real words, a prefix of each row; every row has one.
+        """
+        seq_len = emissions.shape[1]
+        alphas = [self.start[None, :] + emissions[:, 0]]  # alphas[t]: log-sum of the paths ending at t, per label
+        for t in range(1, seq_len):
+            alphas.append(torch.logsumexp(alphas[-1][:, :, None] + self.transitions[None], dim=1) + emissions[:, t])
+        end = self.end[None, :].expand_as(alphas[0])
+        betas = [end]  # betas[0] is for t = seq_len - 1: the end score, as at every last real word
+        for t in range(seq_len - 2, -1, -1):
+            step = torch.logsumexp(self.transitions[None] + (emissions[:, t + 1] + betas[-1])[:, None, :], dim=2)
+            betas.append(torch.where(mask[:, t + 1, None], step, end))  # t + 1 is padding: t is the last word
+        alpha, beta = torch.stack(alphas, 1), torch.stack(betas[::-1], 1)  # (batch, seq_len, num_labels)
+        log_z = torch.logsumexp(alpha + beta, dim=2, keepdim=True)  # the same at every real t; taken per t
+        return torch.where(mask[:, :, None], alpha + beta - log_z, torch.zeros_like(alpha))

@@ -147,12 +147,13 @@ def init_record(path: str, first: BertCheckpoint) -> dict[str, Any]:
             "corpus": data.get("corpus"), "sentences": data.get("sentences"),
             "validation_held_out": data.get("validation_held_out"), "training_corpora": data.get("training_corpora"),
             "epoch": first.get("metrics", {}).get("epoch"), "trained_at": first.get("created", ""),
-            **({"init": data["init"]} if data.get("init") else {})}  # a third stage keeps the first one's record
+            **{k: data[k] for k in ("init", "teachers") if data.get(k)}}  # a third stage keeps what the first learned from
 
 
-def check_start(start: dict[str, Any], splits: Splits) -> None:
-    """Refuse a first stage that learned from what this run selects or is scored on: --data's own
-    validation split, or a corpus whose train split holds documents of --data's (`tagger.corpus.LEAKS`)."""
+def check_start(start: dict[str, Any], splits: Splits, option: str = "--init") -> None:
+    """Refuse a first stage (or a teacher: `option`) that learned from what this run selects or is
+    scored on: --data's own validation split, or a corpus whose train split holds documents of
+    --data's (`tagger.corpus.LEAKS`); what it learned from in turn (its own first stage or teachers) too."""
     from tagger.corpus import KNOWN, LEAKS
 
     folder = {name: c.folder for c in KNOWN.values() for name in (c.hub_name, c.folder) if name}
@@ -160,13 +161,13 @@ def check_start(start: dict[str, Any], splits: Splits) -> None:
     for record in start.get("training_corpora") or []:
         learned = folder.get(record["corpus"], record["corpus"])
         if learned == main and start.get("validation_held_out") is False:
-            raise TaggerError(f"--init {start['checkpoint']}: it was trained on {record['corpus']}'s validation"
-                              " split, which this run selects on; start from a run that held validation out")
+            raise TaggerError(f"{option} {start['checkpoint']}: it was trained on {record['corpus']}'s validation"
+                              " split, which this run selects on; use a model trained with validation held out")
         if (learned, main) in LEAKS:
-            raise TaggerError(f"--init {start['checkpoint']}: it learned from {record['corpus']}, and"
+            raise TaggerError(f"{option} {start['checkpoint']}: it learned from {record['corpus']}, and"
                               f" {LEAKS[learned, main]}; never train on a split you score on")
-    if start.get("init"):  # what the stage before it learned from counts too
-        check_start({**start["init"], "checkpoint": start["checkpoint"]}, splits)
+    for earlier in ([start["init"]] if start.get("init") else []) + list(start.get("teachers") or []):
+        check_start({**earlier, "checkpoint": start["checkpoint"]}, splits, option)
 
 
 def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
@@ -176,13 +177,23 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
     start = init_record(config.init, first) if first is not None else None
     if start is not None:
         check_start(start, splits)
+    teacher = None
+    if config.teacher:
+        from tagger.train.distill import load_teacher
+
+        teacher = load_teacher(config.teacher, config.teacher_weights, splits.labels, config.device)
+        for record in teacher.records:
+            check_start(record, splits, "--teacher")
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
-    recipe = (BertRecipe(config, splits.train, splits.labels, device, first) if first is not None
+    recipe = (BertRecipe(config, splits.train, splits.labels, device, first, teacher) if config.arch == "bert"
               else RECIPES[config.arch](config, splits.train, splits.labels, device))
     recipe.forward = ranks.wrap(recipe.model, device)
     main = splits.corpora[0]  # the corpus validation and test come from
-    licenses = list(dict.fromkeys(c["license"] for c in splits.corpora))
+    # A student learns what its teachers learned, under their data's licenses too.
+    licenses = list(dict.fromkeys([c["license"] for c in splits.corpora]
+                                  + [part for r in (teacher.records if teacher else []) if r.get("license")
+                                     for part in r["license"].split(" AND ")]))
     base: dict[str, Any] = {
         "format_version": CHECKPOINT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
         **recipe.checkpoint,
@@ -195,6 +206,7 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
             "validation_held_out": not config.train_on_validation,
             "training_corpora": splits.corpora,
             **({"init": start} if start else {}),
+            **({"teachers": teacher.records} if teacher else {}),
         },
         "git_sha": git_sha(),
         "torch_version": str(torch.__version__),
@@ -205,6 +217,7 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
         f" {len(splits.validation)} validation sentences"
         f"{f', documents {config.documents}*' if config.documents else ''}"
         f"{f', from {config.init}' if config.init else ''}"
+        f"{f', taught by {teacher.name} ({config.distill:g} of the loss)' if teacher else ''}"
         f"{', validation included in train' if config.train_on_validation else ''}), {recipe.summary},"
         f" {trained:,} trained parameters, device {device}" + (f", {ranks.world} processes" if ranks.world > 1 else "")
     )

@@ -25,6 +25,7 @@ from tagger.train.bert import BertTagger, encoder_config_json, pretrained
 from tagger.train.checkpoint import BertCheckpoint
 from tagger.train.config import TrainConfig
 from tagger.train.context import ContextEncoder, parse_layers
+from tagger.train.distill import Teacher, distilled
 from tagger.train.lstm import BiLSTMTagger
 from tagger.train.pieces import build_piece_features
 from tagger.train.scorers import bert_torch_emitter, crf_decoder, lstm_torch_emitter
@@ -245,7 +246,7 @@ class BertRecipe(Recipe):
     step_per_batch = True
 
     def __init__(self, config: TrainConfig, train_set: list[Sentence], labels: list[str], device: torch.device,
-                 first: BertCheckpoint | None = None) -> None:
+                 first: BertCheckpoint | None = None, teacher: Teacher | None = None) -> None:
         super().__init__(labels, device)
         if first is not None:  # a second stage (--init): the first one's encoder, vocabulary, head and CRF
             model, self.subwords = initial_model(first, labels, config.dropout)
@@ -260,6 +261,9 @@ class BertRecipe(Recipe):
             words, tags = join_runs([s.words for s in train_set])[0], join_runs([s.tags for s in train_set])[0]
             train_set = [Sentence(w, t) for w, t in zip(words, tags)]
         self.train_set = train_set
+        # --teacher: its label probabilities of every training word, read once (as the windows will be).
+        self.targets = teacher.targets([s.words for s in train_set], labels) if teacher is not None else None
+        self.distill = config.distill
         self.batch_size = config.batch_size
         # Training items are windows: a sentence longer than max_pieces trains as overlapping parts.
         self.windows, self.pieces = self.subwords.windows([s.words for s in train_set])
@@ -289,9 +293,20 @@ class BertRecipe(Recipe):
         with self.autocast():
             scores = self.run(torch.from_numpy(input_ids).to(self.device), torch.from_numpy(attention_mask).to(self.device))
         emissions = scores.float().gather(1, at_t[:, :, None].expand(-1, -1, scores.shape[2]))
-        if self.model.crf is not None:  # the sentence likelihood
-            return self.model.crf.nll(emissions, gold_t, mask)
-        return torch.nn.functional.cross_entropy(emissions[mask], gold_t[mask])  # mean over words
+        crf = self.model.crf
+        if crf is not None:  # the sentence likelihood
+            loss = crf.nll(emissions, gold_t, mask)
+        else:
+            loss = torch.nn.functional.cross_entropy(emissions[mask], gold_t[mask])  # mean over words
+        if self.targets is None:
+            return loss
+        targets = np.zeros((*at.shape, len(self.labels)), dtype=np.float32)
+        for b, w in enumerate(batch):
+            targets[b, : w.end - w.start] = self.targets[w.sentence][w.start : w.end]
+        log_marginals = (crf.log_marginals(emissions, mask) if crf is not None
+                         else torch.log_softmax(emissions, dim=2))
+        return distilled(loss, log_marginals, torch.from_numpy(targets).to(self.device), mask, self.distill,
+                         per_sentence=crf is not None)
 
     def size(self, batch: list[Window]) -> int:
         # The CRF's likelihood is a mean over windows; the cross-entropy one over words.
