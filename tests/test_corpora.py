@@ -165,6 +165,18 @@ def test_training_on_named_documents_says_so_in_log_and_header(tmp_path: Path) -
     assert "; train and validation: documents bruk/* only" in console.file.getvalue()
 
 
+def test_a_start_or_teacher_that_does_not_say_what_it_learned_from_is_refused() -> None:
+    from tagger.train.data import Splits
+    from tagger.train.loop import check_start
+
+    splits = Splits([], [], [], [], [{"corpus": "benjamin/ner-uk"}])
+    with pytest.raises(TaggerError, match="^--teacher t.onnx: its record does not say what it was trained on"):
+        check_start({"checkpoint": "t.onnx"}, splits, "--teacher")
+    # a record from before training_corpora: its main corpus is what it learned from
+    with pytest.raises(TaggerError, match="^--init old.pth: it was trained on benjamin/ner-uk's validation split"):
+        check_start({"checkpoint": "old.pth", "corpus": "benjamin/ner-uk", "validation_held_out": False}, splits)
+
+
 @pytest.mark.parametrize(("learned", "held_out", "data", "refused"), [
     ("benjamin/ner-uk", True, "Goader/ner-uk-2.0", "it learned from benjamin/ner-uk, and ner-uk's train split holds 36"),
     ("ner-uk", True, "ner-uk-2.0", "it learned from ner-uk, and ner-uk's train split holds 36"),  # folder names too

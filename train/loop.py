@@ -158,7 +158,14 @@ def check_start(start: dict[str, Any], splits: Splits, option: str = "--init") -
 
     folder = {name: c.folder for c in KNOWN.values() for name in (c.hub_name, c.folder) if name}
     main = folder.get(splits.corpora[0]["corpus"], splits.corpora[0]["corpus"])
-    for record in start.get("training_corpora") or []:
+    corpora = start.get("training_corpora")
+    if corpora is None and start.get("corpus"):  # a record from before training_corpora: its main corpus
+        corpora = [{"corpus": start["corpus"]}]
+    if corpora is None:
+        raise TaggerError(f"{option} {start['checkpoint']}: its record does not say what it was trained on, so"
+                          " it cannot be checked against this run's validation and test splits; use a model"
+                          " trained by `tagger train` (its header keeps its data)")
+    for record in corpora:
         learned = folder.get(record["corpus"], record["corpus"])
         if learned == main and start.get("validation_held_out") is False:
             raise TaggerError(f"{option} {start['checkpoint']}: it was trained on {record['corpus']}'s validation"
