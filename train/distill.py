@@ -44,6 +44,7 @@ def load_teacher(specs: Sequence[str], weights: str, labels: Sequence[str], devi
     from tagger.ensemble import Ensemble, parse_weights
     from tagger.info import recorded_test_f1, resolve
     from tagger.predict import Tagger
+    from tagger.scheme import entity_types
 
     resolved = [resolve(spec) for spec in specs]
     paths = [path for found, _ in resolved for path in found]
@@ -51,9 +52,9 @@ def load_teacher(specs: Sequence[str], weights: str, labels: Sequence[str], devi
     ensemble = Ensemble([Tagger(load_artifact(path, device)) for path in paths], chosen)
     name = " + ".join(specs)
     if sorted(ensemble.labels) != sorted(labels):
-        raise TaggerError(f"--teacher {name} tags {' '.join(ensemble.labels)}, the training data"
-                          f" {' '.join(labels)}; distil from models of --data's label set (an average may add"
-                          " a ner-uk 2.0 model after one of them)")
+        raise TaggerError(f"--teacher {name} tags {', '.join(entity_types(ensemble.labels))}, the training data"
+                          f" {', '.join(entity_types(labels))}; distil from models of --data's label set (an average"
+                          " may add a ner-uk 2.0 model after one of them)")
     records = []
     for artifact, weight in zip(ensemble.artifacts, ensemble.weights):
         data = artifact.header.get("provenance", {}).get("data", {})
