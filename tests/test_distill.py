@@ -63,7 +63,9 @@ def test_a_student_taught_alone_by_its_teacher_tags_as_it_and_records_it(
     out = tmp_path / "student"
     config = tiny_bert_config(session_corpus, out, tiny_encoder, crf=True, teacher=(str(exported_bert),), distill=1.0)
     run = train_tiny(config, out)
-    assert f"taught by {exported_bert} (1 of the loss)" in " ".join(run.log.split())
+    log = " ".join(run.log.split())
+    assert f"teacher {exported_bert} labels the 3 training sentences once" in log
+    assert f"taught by {exported_bert} (1 of the loss)" in log
     student = Tagger(load_artifact(quiet_export(run.checkpoint, tmp_path / "student.onnx").path, device="cpu"))
     teacher = Tagger(load_artifact(exported_bert, device="cpu"))
     assert student.tag(WORDS) == teacher.tag(WORDS)

@@ -191,6 +191,8 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
         teacher = load_teacher(config.teacher, config.teacher_weights, splits.labels, config.device)
         for record in teacher.records:
             check_start(record, splits, "--teacher")
+        # Minutes on a CPU for a large training set: say so before the silence.
+        console.print(f"[bold]teacher[/] {teacher.name} labels the {len(splits.train):,} training sentences once")
     seed_everything(config.seed)
     device = device_of(config.device, ranks)
     recipe = (BertRecipe(config, splits.train, splits.labels, device, first, teacher) if config.arch == "bert"
