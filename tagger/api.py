@@ -118,13 +118,10 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
     if arch is not None and arch not in ARCH_CHOICES:
         raise TaggerError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCH_CHOICES)}")
     if model is not None:
-        from tagger.info import resolve
+        from tagger.info import resolve_models
 
-        named = [model] if isinstance(model, (str, Path)) else list(model)
-        resolved = [resolve(str(name)) for name in named]  # files, or names `tagger models` lists
-        paths = [path for found, _ in resolved for path in found]
-        if weights is None and len(named) == 1:  # one name for a shipped average brings its weights
-            weights = resolved[0][1]
+        # Files, or names `tagger models` lists (a shipped average's name brings its weights).
+        paths, weights = resolve_models([model] if isinstance(model, (str, Path)) else list(model), weights)
         tagger = load_tagger(paths, device, weights, threads)
     else:
         paths, shipped_weights = shipped_models(lang or "uk", arch)

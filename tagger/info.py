@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,16 @@ def resolve(model: str) -> tuple[list[Path], list[float] | None]:
     except ArtifactError:
         raise ArtifactError(f"{model}: no such file, and not a shipped model name (e.g. uk, uk_bert, en_lstm);"
                             " pass a .onnx file made by `tagger export`") from None
+
+
+def resolve_models(models: Sequence[str | Path], weights: Sequence[float] | None) -> tuple[list[Path], list[float] | None]:
+    """The files of `models` (each read as `resolve` reads it) and their weights: `weights` if given,
+    else a lone shipped average's own (None: equal)."""
+    resolved = [resolve(str(model)) for model in models]
+    paths = [path for found, _ in resolved for path in found]
+    if weights is None and len(models) == 1:  # one name for a shipped average brings its weights
+        weights = resolved[0][1]
+    return paths, None if weights is None else list(weights)
 
 
 def micro_f1(metrics: dict[str, Any], split: str) -> float | None:

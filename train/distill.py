@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import torch
 
 from tagger.errors import TaggerError
+
+if TYPE_CHECKING:
+    from tagger.ensemble import Ensemble
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Teacher:
     """Loaded teacher models, averaged, and what each was trained on (for the leak check and the record)."""
 
     name: str  # as --teacher named it
-    tagger: Any  # tagger.ensemble.Ensemble
+    tagger: Ensemble
     records: list[dict[str, Any]]
 
     def targets(self, sentences: Sequence[Sequence[str]], labels: Sequence[str]) -> list[np.ndarray]:
@@ -40,16 +44,15 @@ def load_teacher(specs: Sequence[str], weights: str, labels: Sequence[str], devi
     Raises:
         TaggerError: a model can't be loaded, the weights don't fit, or the teacher's labels are not `labels`.
     """
-    from tagger.artifact import load_artifact
-    from tagger.ensemble import Ensemble, parse_weights
-    from tagger.info import recorded_test_f1, resolve
+    from tagger.ensemble import Ensemble, load_tagger, parse_weights
+    from tagger.info import recorded_test_f1, resolve_models
     from tagger.predict import Tagger
     from tagger.scheme import entity_types
 
-    resolved = [resolve(spec) for spec in specs]
-    paths = [path for found, _ in resolved for path in found]
-    chosen = parse_weights(weights) if weights else (resolved[0][1] if len(resolved) == 1 else None)
-    ensemble = Ensemble([Tagger(load_artifact(path, device)) for path in paths], chosen)
+    paths, chosen = resolve_models(specs, parse_weights(weights) if weights else None)
+    loaded = load_tagger(paths, device, chosen)
+    # Marginals even from one model: an Ensemble of it (a lone Tagger's scores are raw emissions).
+    ensemble = loaded if isinstance(loaded, Ensemble) else Ensemble([cast(Tagger, loaded)])  # one path: a Tagger
     name = " + ".join(specs)
     if sorted(ensemble.labels) != sorted(labels):
         raise TaggerError(f"--teacher {name} tags {', '.join(entity_types(ensemble.labels))}, the training data"
@@ -66,10 +69,11 @@ def load_teacher(specs: Sequence[str], weights: str, labels: Sequence[str], devi
     return Teacher(name, ensemble, records)
 
 
-def distilled(gold: Any, log_marginals: Any, targets: Any, mask: Any, weight: float, per_sentence: bool) -> Any:
+def distilled(gold: torch.Tensor, log_marginals: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+              weight: float, per_sentence: bool) -> torch.Tensor:
     """(1 - weight) * the gold loss + weight * the cross-entropy of the student's label marginals
     against the teacher's (summed over a sentence's words and averaged over sentences where the gold
-    loss is a sentence likelihood, else averaged over words), as torch tensors."""
+    loss is a sentence likelihood, else averaged over words)."""
     taught = -(targets * log_marginals).sum(2)  # (batch, words); padding rows of targets are 0
     taught = taught.sum(1).mean() if per_sentence else taught[mask].mean()
     return (1 - weight) * gold + weight * taught
