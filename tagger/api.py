@@ -142,11 +142,18 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
         by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
         documents: score only the documents whose name starts with this prefix (e.g. "bruk/"; needs it too).
     """
+    gold, names, _ = gold_split(nlp, split, data, documents, with_names=by_document)
+    return evaluate_gold(nlp, gold, names if by_document else None, documents)
+
+
+def evaluate_gold(nlp: Pipeline, gold: Sequence[Sentence], names: Sequence[str] | None = None,
+                  documents: str = "") -> EvalReport:
+    """`evaluate`'s report on gold sentences already read (`gold_split`'s): each document alone
+    where `names` gives each sentence's, else as one text; `documents`, the prefix they were kept by."""
     from tagger.evaluation import evaluate as run
 
-    gold, names, _ = gold_split(nlp, split, data, documents, with_names=by_document)
-    label = nlp.name + (", by document" if by_document else "") + (f", documents {documents}*" if documents else "")
-    return run(nlp.model, gold, model=label, documents=names if by_document else None)
+    label = nlp.name + (", by document" if names is not None else "") + (f", documents {documents}*" if documents else "")
+    return run(nlp.model, gold, model=label, documents=names)
 
 
 def gold_split(nlp: Pipeline, split: str, data: str | Path | None = None, documents: str = "",

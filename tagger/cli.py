@@ -266,8 +266,7 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
              device: str) -> None:
     """Entity-level precision/recall/F1 (exact span and type) on a corpus split, and its errors by type of error."""
     from tagger.analysis import check_errors_path, write_errors
-    from tagger.api import evaluate as run
-    from tagger.api import gold_split
+    from tagger.api import evaluate_gold, gold_split
     from tagger.corpus import corpus_of, load_split, local_folder, read_labels
     from tagger.evaluation import evaluate_predictions
     from tagger.output import writing
@@ -288,9 +287,10 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
     else:
         nlp = open_model(models, lang, arch, device, weights)
         with console(stderr=True, quiet=not sys.stderr.isatty()).status(f"tagging the {split} split..."):
-            report = run(nlp, split, data, by_document, documents)
-        # The sentences scored: the model's own corpus (ner-uk-2.0 for uk13), only the documents named.
-        gold, _, positions = gold_split(nlp, split, data, documents) if errors_path is not None else ([], None, [])
+            # The sentences scored, read once (for the scores and the errors file): the model's own
+            # corpus (ner-uk-2.0 for uk13), only the documents named.
+            gold, names, positions = gold_split(nlp, split, data, documents, with_names=by_document)
+            report = evaluate_gold(nlp, gold, names if by_document else None, documents)
     if errors_path is not None and report.analysis is not None:
         write_errors(errors_path, report.analysis, [s.words for s in gold], positions)
     with writing(sys.stdout):
