@@ -215,7 +215,9 @@ def documents(folder: Path, split: str, words: int) -> tuple[list[list[str]], li
 
     gold = read_local_split(folder, "uk", split)
     ids = document_ids(folder, split, gold)
-    sentences, runs, total = [], [], 0
+    sentences: list[list[str]] = []
+    runs: list[str] = []
+    total = 0
     for sentence, doc in zip(gold, ids):
         if total >= words and doc != runs[-1]:
             break

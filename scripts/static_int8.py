@@ -40,6 +40,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export.portable import PORTABLE_S8  # noqa: E402
 
@@ -60,22 +61,13 @@ def int8_matmuls(model: Any) -> list[tuple[Any, Any, Any]]:
 
 def train_feeds(model_path: Path, folder: Path, words: int) -> list[dict[str, np.ndarray]]:
     """The encoder inputs `tag` would build for the first `words` words of the train split."""
+    from relean import documents  # the first whole documents of a split holding about `words` words
+
     from tagger.artifact import load_artifact
-    from tagger.corpus import document_ids, read_local_split
     from tagger.predict import Tagger
 
-    lang = "en" if "wnut" in folder.name else "uk"
-    gold = read_local_split(folder, lang, "train")
-    ids = document_ids(folder, "train", gold)
-    sentences: list[list[str]] = []
-    runs: list[str] = []
-    total = 0
-    for sentence, doc in zip(gold, ids):
-        if total >= words and doc != runs[-1]:
-            break
-        sentences.append(list(sentence.words))
-        runs.append(doc)
-        total += len(sentence.words)
+    sentences, runs = documents(folder, "train", words)
+    total = sum(map(len, sentences))
     tagger = Tagger(load_artifact(model_path, device="cpu", threads=2))
     feeds: list[dict[str, np.ndarray]] = []
 
