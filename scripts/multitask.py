@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,7 +47,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--max-sentences", type=int, default=0, help="each task's first N training sentences (smoke runs)")
+    parser.add_argument("--max-sentences", type=int, default=0,
+                        help="each task's first N training sentences (smoke runs)")
     args = parser.parse_args()
     config = TrainConfig(arch="bert", lang="uk", data=str(args.data / "ner-uk"),
                          extra_train=[str(args.data / "ner-uk-2.0-4types")], extra_documents="ng/",
@@ -56,8 +58,6 @@ def main() -> None:
     folder13 = args.data / "ner-uk-2.0"
     labels13 = read_labels(folder13, "uk")
     with joined(config.device) as ranks:
-        from rich.console import Console
-
         console = Console(stderr=True)
         run = build(config, load(config), ranks, console)
         four = run.recipe
@@ -90,7 +90,8 @@ def main() -> None:
             rng.shuffle(steps)
             four.model.train()
             thirteen.model.train()
-            totals = {id(four): 0.0, id(thirteen): 0.0}
+            totals = {id(four): 0.0, id(thirteen): 0.0}  # sums of batch losses
+            counts = {id(four): 0, id(thirteen): 0}
             for k, (task, batch) in enumerate(steps, start=1):
                 loss = task.loss(batch)
                 optimizer.zero_grad(set_to_none=True)
@@ -99,11 +100,12 @@ def main() -> None:
                 optimizer.step()
                 scheduler.step()
                 totals[id(task)] += loss.item()
+                counts[id(task)] += 1
                 if k % 500 == 0:
                     console.print(f"  step {k}/{len(steps)} {time.monotonic() - started:.0f}s")
             report = evaluate_model(four, run.splits.validation)
-            console.print(f"epoch {epoch}: loss 4-type {totals[id(four)] / max(1, len(four.windows)):.4f}"
-                          f" 13-type {totals[id(thirteen)] / max(1, len(thirteen.windows)):.4f};"
+            console.print(f"epoch {epoch}: mean batch loss 4-type {totals[id(four)] / max(1, counts[id(four)]):.4f}"
+                          f" 13-type {totals[id(thirteen)] / max(1, counts[id(thirteen)]):.4f};"
                           f" 4-type head alone, ner-uk validation F1 {report.micro.f1:.4f};"
                           f" {time.monotonic() - started:.0f}s")
         metrics = {"epoch": config.epochs, "validation": report.to_json()}

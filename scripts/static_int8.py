@@ -24,7 +24,8 @@ quantises its input per call.
 `probe` / `compare` check one such product bit for bit on two CPUs and in and out of a batch.
 `rewrite` calibrates (the range of each MatMul's input over the first `--words` words of the train
 split, read as `tag` reads text: document context, the same windows) and writes the file; the
-range kept is the `--percentile` of |x| on each side (100: the extremes).
+range kept is the `--percentile` of the values on each side (100: the extremes; 0: the range of least
+squared error), with `--alpha` SmoothQuant's per-channel scales folded into the weights.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def rewrite(src: Path, dst: Path, folder: Path, words: int, percentile: float, k
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save(model, str(dst))
-    print(f"{len(found)} MatMuls -> QuantizeLinear + MatMulIntegerToFloat (7-bit weights, static u8 activations,"
+    print(f"{len(found)} MatMuls -> QuantizeLinear + MatMulIntegerToFloat ({bits}-bit weights, static u8 activations,"
           f" percentile {percentile}, smoothing alpha {alpha}): {dst}")
 
 
