@@ -278,7 +278,7 @@ def main() -> None:
     one.add_argument("src", type=Path)
     one.add_argument("dst", type=Path)
     one.add_argument("--data", type=Path, required=True, help="corpus folder whose train split calibrates")
-    one.add_argument("--words", type=int, default=20000)
+    one.add_argument("--words", type=int, default=30000, help="training words read to calibrate")
     one.add_argument("--percentile", type=float, default=100.0, help="0: the range of least squared error")
     one.add_argument("--keep-float", action="append", default=[], 
                      help="leave MatMuls whose name this regular expression finds in float")
