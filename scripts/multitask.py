@@ -31,11 +31,11 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tagger.conll import Sentence  # noqa: E402
-from tagger.corpus import read_labels, read_local_split  # noqa: E402
 from tagger.subwords import join_runs, window_sizes  # noqa: E402
 from tagger.train.bert import BertTagger  # noqa: E402
 from tagger.train.checkpoint import save_checkpoint  # noqa: E402
 from tagger.train.config import TrainConfig  # noqa: E402
+from tagger.train.data import load_corpus  # noqa: E402
 from tagger.train.distributed import joined  # noqa: E402
 from tagger.train.loop import build, cpu_state, evaluate_model, load, parity_examples, prepare_output  # noqa: E402
 from tagger.train.recipes import CRF_LR_SCALE, bert_optimizer  # noqa: E402
@@ -55,14 +55,14 @@ def main() -> None:
                          epochs=args.epochs, crf=True, document_context=True, batch_size=4, seed=args.seed,
                          out=str(args.out), max_train_sentences=args.max_sentences)
     prepare_output(args.out)
-    folder13 = args.data / "ner-uk-2.0"
-    labels13 = read_labels(folder13, "uk")
+    corpus13 = load_corpus("uk", args.data / "ner-uk-2.0", ("train", "validation"))
+    labels13 = corpus13.labels
     with joined(config.device) as ranks:
         console = Console(stderr=True)
         run = build(config, load(config), ranks, console)
         four = run.recipe
         # The 13-type task: the same encoder and vocabulary, its own classifier and CRF.
-        train13 = read_local_split(folder13, "uk", "train")[: args.max_sentences or None]
+        train13 = corpus13.splits["train"][: args.max_sentences or None]
         words, tags = join_runs([s.words for s in train13])[0], join_runs([s.tags for s in train13])[0]
         thirteen = copy.copy(four)
         thirteen.model = BertTagger(four.model.encoder, len(labels13), config.dropout, crf=True).to(four.device)
@@ -108,12 +108,15 @@ def main() -> None:
                           f" 13-type {totals[id(thirteen)] / max(1, counts[id(thirteen)]):.4f};"
                           f" 4-type head alone, ner-uk validation F1 {report.micro.f1:.4f};"
                           f" {time.monotonic() - started:.0f}s")
+        # Both heads' records name all three training sets: the shared encoder learned from each.
+        corpora = [*run.base["data"]["training_corpora"], {**corpus13.record(), "sentences": len(train13)}]
+        licenses = dict.fromkeys([*run.base["data"]["license"].split(" AND "), corpus13.corpus.license])
+        data4 = {**run.base["data"], "training_corpora": corpora, "license": " AND ".join(licenses)}
         metrics = {"epoch": config.epochs, "validation": report.to_json()}
-        save_checkpoint(run.path, {**run.base, "state_dict": cpu_state(four.model), "metrics": metrics})
-        validation13 = read_local_split(folder13, "uk", "validation")
-        data13 = {**run.base["data"], "corpus": "Goader/ner-uk-2.0", "source": str(folder13),
-                  "sentences": {"train": len(train13), "validation": len(validation13), "test": 0},
-                  "multitask": "the encoder also learned ner-uk (train) and ner-uk-2.0-4types (ng/) in 4 types"}
+        save_checkpoint(run.path, {**run.base, "data": data4, "state_dict": cpu_state(four.model), "metrics": metrics})
+        validation13 = corpus13.splits["validation"]
+        data13 = {**data4, "corpus": corpus13.record()["corpus"], "source": corpus13.source,
+                  "sentences": {"train": len(train13), "validation": len(validation13), "test": 0}}
         save_checkpoint(args.out / "uk13_bert.pth", {**run.base, "labels": labels13, "data": data13,
                                                      "examples": parity_examples(validation13),
                                                      "state_dict": cpu_state(thirteen.model), "metrics": {}})
