@@ -157,20 +157,19 @@ def rewrite(src: Path, dst: Path, folder: Path, words: int, percentile: float, k
         weight *= numpy_helper.to_array(inits[mul.input[1]]).astype(np.float32).reshape(1, -1)
         # SmoothQuant (Xiao et al. 2023): channel j of the activation divided by smooth[j] (inside the
         # QuantizeLinear, per axis), row j of the weight multiplied by it; the product is unchanged.
-        sample, lows, highs = stats[matmul.input[0]]
-        reach = np.maximum(np.maximum(-lows, highs), 1e-5)
-        smooth = (reach ** alpha / np.maximum(np.abs(weight).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
+        _, lows, highs = stats[matmul.input[0]]
         smoothed = bool(alpha) and (not smooth_only or any(re.search(part, matmul.name) for part in smooth_only))
-        if not smoothed:
-            smooth = np.ones_like(reach, dtype=np.float32)
-        weight *= smooth.reshape(-1, 1)
+        if smoothed:
+            reach = np.maximum(np.maximum(-lows, highs), 1e-5)
+            smooth = (reach ** alpha / np.maximum(np.abs(weight).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
+            weight *= smooth.reshape(-1, 1)
+        else:
+            smooth = np.ones(weight.shape[0], np.float32)
         w_scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / high7
         q = np.clip(np.round(weight / w_scale), low7, high7).astype(np.int8)
         low, high = activation_range(stats[matmul.input[0]], smooth, percentile)
         a_scale = np.float32(max(high - low, 1e-6) / 255.0)
         a_zero = np.uint8(np.clip(round(-low / a_scale), 0, 255))
-        q_scale = (a_scale * smooth).astype(np.float32) if smoothed else np.array(a_scale, np.float32)
-        q_zero = np.full(smooth.shape, a_zero, np.uint8) if smoothed else np.array(a_zero, np.uint8)
         name = matmul.name or matmul.output[0]
         graph.initializer.extend([
             numpy_helper.from_array(q, f"{name}_q7"),
@@ -178,12 +177,19 @@ def rewrite(src: Path, dst: Path, folder: Path, words: int, percentile: float, k
             numpy_helper.from_array(np.zeros(q.shape[1], np.int8), f"{name}_wzero"),
             numpy_helper.from_array(np.array(a_scale, np.float32), f"{name}_ascale"),
             numpy_helper.from_array(np.array(a_zero, np.uint8), f"{name}_azero"),
-            numpy_helper.from_array(q_scale, f"{name}_qscale"),
-            numpy_helper.from_array(q_zero, f"{name}_qzero"),
         ])
+        quantize = [matmul.input[0], f"{name}_ascale", f"{name}_azero"]
+        if smoothed:  # the activation's scale per channel: the tensor's times each channel's smoothing
+            graph.initializer.extend([
+                numpy_helper.from_array((a_scale * smooth).astype(np.float32), f"{name}_qscale"),
+                numpy_helper.from_array(np.full(smooth.shape, a_zero, np.uint8), f"{name}_qzero"),
+            ])
+            quantize = [matmul.input[0], f"{name}_qscale", f"{name}_qzero"]
+        quantize_node = helper.make_node("QuantizeLinear", quantize, [f"{name}_aq"], name=f"{name}_quantize")
+        if smoothed:
+            quantize_node.attribute.append(helper.make_attribute("axis", -1))
         replaced[matmul.name] = [
-            helper.make_node("QuantizeLinear", [matmul.input[0], f"{name}_qscale", f"{name}_qzero"], [f"{name}_aq"],
-                             name=f"{name}_quantize", axis=-1),
+            quantize_node,
             helper.make_node("MatMulIntegerToFloat", [f"{name}_aq", f"{name}_q7", f"{name}_ascale", f"{name}_wscale",
                                                       f"{name}_azero", f"{name}_wzero"], [matmul.output[0]],
                              name=f"{name}_int", domain="com.microsoft"),
