@@ -60,14 +60,18 @@ def int8_matmuls(model: Any) -> list[tuple[Any, Any, Any]]:
     return found
 
 
-def train_feeds(model_path: Path, folder: Path, words: int) -> list[dict[str, np.ndarray]]:
-    """The encoder inputs `tag` would build for the first `words` words of the train split."""
+def train_feeds(model_path: Path, folder: Path, words: int, skip: int = 0) -> list[dict[str, np.ndarray]]:
+    """The encoder inputs `tag` would build for the first `words` words of the train split (whole
+    documents), or for the `words` after the documents that the first `skip` words end in."""
     from relean import documents  # the first whole documents of a split holding about `words` words
 
     from tagger.artifact import load_artifact
     from tagger.predict import Tagger
 
-    sentences, runs = documents(folder, "train", words)
+    sentences, runs = documents(folder, "train", skip + words)
+    if skip:  # calibration's documents (a prefix: `documents` reads the split in order) are left out
+        first = len(documents(folder, "train", skip)[0])
+        sentences, runs = sentences[first:], runs[first:]
     total = sum(map(len, sentences))
     tagger = Tagger(load_artifact(model_path, device="cpu", threads=2))
     feeds: list[dict[str, np.ndarray]] = []
@@ -77,7 +81,8 @@ def train_feeds(model_path: Path, folder: Path, words: int) -> list[dict[str, np
         return np.zeros((*input_ids.shape, len(tagger.labels)), np.float32)
 
     tagger.emit.encoder.emissions(sentences, capture, len(tagger.labels), runs)  # type: ignore[union-attr]
-    print(f"calibration: {total} train words, {len(sentences)} sentences, {len(feeds)} calls", file=sys.stderr)
+    print(f"{'held out' if skip else 'calibration'}: {total} train words, {len(sentences)} sentences,"
+          f" {len(feeds)} calls", file=sys.stderr)
     return feeds
 
 
@@ -215,13 +220,12 @@ def rewrite(src: Path, dst: Path, folder: Path, words: int, percentile: float, k
 
 
 def fidelity(reference: Path, files: list[Path], folder: Path, words: int) -> None:
-    """How far each file's piece scores are from the reference's on training windows that calibration
-    did not read (the encoder calls after the first `words` words): rms difference, and the share of
-    pieces whose best label agrees. Reads no scored split, so it can choose between settings."""
+    """How far each file's piece scores are from the reference's on training documents that calibration
+    did not read (the next `words` words after its): rms difference, and the share of pieces whose best
+    label agrees. Reads no scored split, so it can choose between settings."""
     import onnxruntime as ort
 
-    feeds = train_feeds(reference, folder, 2 * words)
-    feeds = feeds[len(train_feeds(reference, folder, words)):]
+    feeds = train_feeds(reference, folder, words, skip=words)
 
     def scores(path: Path) -> np.ndarray:
         options = ort.SessionOptions()
