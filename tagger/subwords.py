@@ -16,7 +16,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from tagger.batching import length_batches
-from tagger.pieces import CACHE_WORDS, by_sentence, encode_words
+from tagger.pieces import WordCache, by_sentence, encode_words
 
 MAX_WORD_PIECES = 16  # a longer "word" (a URL, a run of symbols) keeps its first pieces; it is labelled by its first
 OVERLAP = 4  # windows of a long sentence re-read a quarter of their pieces on each side of a cut
@@ -115,7 +115,7 @@ class SubwordEncoder:
         # Windows run across sentence boundaries, so each word is read with the sentences around
         # it; a model trained so must be run so (the flag travels in its checkpoint and ONNX header).
         self.document_context = document_context
-        self.cache: dict[str, list[int]] = {}
+        self.word_pieces = WordCache(self._pieces)  # piece ids of each word, encoded alone
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SubwordEncoder:
@@ -139,16 +139,10 @@ class SubwordEncoder:
         packed = base64.b64encode(zlib.compress(data["tokenizer"].encode("utf-8"), 9)).decode("ascii")
         return {**{k: v for k, v in data.items() if k != "tokenizer"}, "tokenizer_zlib": packed}
 
-    def word_pieces(self, words: Sequence[str]) -> list[list[int]]:
+    def _pieces(self, words: list[str]) -> list[list[int]]:
         """Piece ids of each word, encoded alone (as `is_split_into_words` does); never empty."""
-        new = [w for w in dict.fromkeys(words) if w not in self.cache]
-        if new:
-            if len(self.cache) + len(new) > CACHE_WORDS:
-                self.cache.clear()
-            for word, encoding in zip(new, encode_words(self.tokenizer, new)):
-                # A word that normalises to nothing (a lone control character) still needs a piece to be scored from.
-                self.cache[word] = encoding.ids[:MAX_WORD_PIECES] or [self.unk_id]
-        return [self.cache[w] for w in words]
+        # A word that normalises to nothing (a lone control character) still needs a piece to be scored from.
+        return [encoding.ids[:MAX_WORD_PIECES] or [self.unk_id] for encoding in encode_words(self.tokenizer, words)]
 
     def windows(self, sentences: Sequence[Sequence[str]]) -> tuple[list[Window], list[list[list[int]]]]:
         """The windows of each sentence (in order) and the piece ids of every word."""
