@@ -7,11 +7,13 @@ Input: every ner-uk raw text (train, validation, test) over and over, sent to ON
 uk --format jsonl` process as ONE document (what `cat big.txt | tagger tag` does). Repeated text
 would only ever hit the tagger's word caches, so in each pass every --fresh-th word carries a
 suffix naming the pass ("Києві" -> "Києвібв" in pass 12): new words keep arriving, and the caches
-(bounded at `tagger.pieces.CACHE_WORDS` words) fill early in the stream and must then stay flat. The output is read and counted, not kept. Every --every seconds the
-script reads the tagger's VmRSS and VmHWM (its peak so far) from /proc (Linux); it stops sending at
---mb megabytes or after --minutes, whichever comes first, waits for the tagger to finish, and prints
-one table: how resident memory moved with the input sent. Not a unit test (it runs for minutes to
-an hour); `tests/test_hostile.py` checks the same property on a tiny model in seconds.
+(bounded at `tagger.pieces.CACHE_WORDS` words) fill early in the stream and must then stay flat.
+The output is read and counted, not kept. Every --every seconds the script reads the tagger's
+VmRSS and VmHWM (its peak so far) from /proc (Linux); it stops sending at --mb megabytes or after
+--minutes, whichever comes first, waits for the tagger to finish, and prints one table: how
+resident memory moved with the input sent. Not a unit test (it runs for minutes to an hour);
+`tests/test_hostile.py` checks the same property on a tiny model in seconds, and
+`tests/test_pieces.py` the word caches' bound.
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ class Feeder:
                 size += len(buffer[-1])
                 self.words += len(text.split())
                 if size >= CHUNK:
-                    stdin.write(b"".join(buffer))
+                    try:
+                        stdin.write(b"".join(buffer))
+                    except BrokenPipeError:  # the tagger stopped: `measure` reports how
+                        return
                     self.sent += size
                     buffer, size = [], 0
                     if self.sent >= self.limit_bytes or time.monotonic() >= self.deadline:
