@@ -95,6 +95,12 @@ class Feeder:
                         return
 
 
+def model_line(stderr: str) -> str:
+    """The line where `tagger tag` names its model (a first run's license notice comes before it)."""
+    named = [line for line in stderr.splitlines() if re.match(r"tagger: \S+ \([^()]*\) on ", line)]
+    return named[-1] if named else ""
+
+
 def measure(corpus: list[str], arch: str | None, mb: float, minutes: float, fresh: int,
             every: float) -> dict[str, Any]:
     """Stream the corpus through one tagger process; the record `report` prints."""
@@ -139,7 +145,7 @@ def measure(corpus: list[str], arch: str | None, mb: float, minutes: float, fres
     stderr = b"".join(errors).decode("utf-8", "replace").strip()
     if process.returncode:
         raise SystemExit(f"tagger failed ({process.returncode}): {stderr.splitlines()[-1:]}")
-    return {"machine": machine(), "command": command[2:], "model": stderr.splitlines()[0] if stderr else "",
+    return {"machine": machine(), "command": command[2:], "model": model_line(stderr),
             "fresh": fresh, "seconds": time.monotonic() - start, "mb_sent": feeder.sent / MB,
             "words_sent": feeder.words, "mb_out": received[0] / MB,
             "peak_mb": usage.ru_maxrss / 1024,  # the whole run's, from wait4 (KiB on Linux)
