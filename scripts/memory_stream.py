@@ -28,11 +28,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tagger.pieces import CACHE_WORDS  # noqa: E402
 from tagger.runtime import machine  # noqa: E402
+from tagger.text import tokenize  # noqa: E402
 
 MB = 1_000_000
 WORD = re.compile(r"[^\W\d_]{3,}")  # a run of letters: what gets a fresh ending
@@ -64,6 +67,32 @@ def suffix(number: int) -> str:
     return "".join("абвгґдеєжз"[int(d)] for d in str(number))
 
 
+def stream(corpus: list[str], fresh: int) -> Iterator[str]:
+    """The texts pass after pass, without end, every `fresh`-th word of a pass ending in its number."""
+    for number in itertools.count(1):
+        seen = itertools.count()
+        end = suffix(number)
+        for text in corpus:
+            yield WORD.sub(lambda m: m[0] + end if next(seen) % fresh == 0 else m[0], text) + "\n\n"
+
+
+def cache_fills(corpus: list[str], fresh: int, mb: float, limit: int = CACHE_WORDS) -> list[float]:
+    """MB sent when a `limit`-word cache of the stream's tokens fills and starts again, up to `mb`:
+    where resident memory may still grow (counted text by text, as `tag` tokenises; not run)."""
+    cached: set[str] = set()
+    sent, fills = 0, list[float]()
+    for block in stream(corpus, fresh):
+        sent += len(block.encode("utf-8"))
+        if sent > mb * MB:
+            return fills
+        words = {token.text for token in tokenize(block, "uk")}
+        if len(cached | words) > limit:
+            fills.append(sent / MB)
+            cached = set()
+        cached |= words
+    return fills  # not reached: the stream has no end
+
+
 class Feeder:
     """Sends the texts pass after pass, every `fresh`-th word of a pass made new, until a byte or time limit."""
 
@@ -75,24 +104,20 @@ class Feeder:
     def run(self, stdin) -> None:  # noqa: ANN001 - a binary pipe
         buffer: list[bytes] = []
         size = 0
-        for number in itertools.count(1):
-            seen = itertools.count()
-            end = suffix(number)
-            for text in self.corpus:
-                block = (WORD.sub(lambda m: m[0] + end if next(seen) % self.fresh == 0 else m[0], text) + "\n\n")
-                buffer.append(block.encode("utf-8"))
-                size += len(buffer[-1])
-                self.words += len(text.split())
-                if size >= CHUNK:
-                    try:
-                        stdin.write(b"".join(buffer))
-                    except BrokenPipeError:  # the tagger stopped: `measure` reports how
-                        return
-                    self.sent += size
-                    buffer, size = [], 0
-                    if self.sent >= self.limit_bytes or time.monotonic() >= self.deadline:
-                        stdin.close()
-                        return
+        for block in stream(self.corpus, self.fresh):
+            buffer.append(block.encode("utf-8"))
+            size += len(buffer[-1])
+            self.words += len(block.split())
+            if size >= CHUNK:
+                try:
+                    stdin.write(b"".join(buffer))
+                except BrokenPipeError:  # the tagger stopped: `measure` reports how
+                    return
+                self.sent += size
+                buffer, size = [], 0
+                if self.sent >= self.limit_bytes or time.monotonic() >= self.deadline:
+                    stdin.close()
+                    return
 
 
 def model_line(stderr: str) -> str:
@@ -165,7 +190,8 @@ def report(run: dict[str, Any]) -> None:
     n = len(readings)
     for r in (readings[k] for k in sorted({0, n // 10, n // 4, n // 2, 3 * n // 4, n - 1})):
         print(f"| {r['seconds']:,.0f} s | {r['mb_sent']:,.1f} | {r['rss_mb']:,.0f} | {r['peak_mb']:,.0f} |")
-    # The caches fill early by design (--fresh), so growth after half the input is growth with input size.
+    # Growth after half the input is growth with input size only if the word caches were full by then
+    # (`--fills` says where they fill for a given --fresh).
     half = next(r for r in readings if r["mb_sent"] >= run["mb_sent"] / 2)
     print(f"peak {run['peak_mb']:,.0f} MB; from half-way ({half['mb_sent']:,.1f} MB sent, peak then"
           f" {half['peak_mb']:,.0f} MB) to the end it grew {run['peak_mb'] - half['peak_mb']:,.1f} MB"
@@ -182,12 +208,19 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=30, help="seconds between memory readings")
     parser.add_argument("--json", type=Path, help="also write the record here")
     parser.add_argument("--report", type=Path, help="print the table of a --json record again; run nothing")
+    parser.add_argument("--fills", action="store_true",
+                        help="print where the word cache fills and starts again within --mb for --fresh; run nothing")
     args = parser.parse_args()
     if args.report:
         report(json.loads(args.report.read_text(encoding="utf-8")))
         return
     if args.data is None:
         parser.error("--data is required to run")
+    if args.fills:
+        fills = cache_fills(texts(args.data), args.fresh, args.mb)
+        where = f"at {', '.join(f'{mb:.1f}' for mb in fills)} MB" if fills else "nowhere"
+        print(f"--fresh {args.fresh}: a {CACHE_WORDS:,}-word cache fills {where} in the first {args.mb:g} MB")
+        return
     run = measure(texts(args.data), args.arch, args.mb, args.minutes, args.fresh, args.every)
     if args.json:
         args.json.write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
