@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tagger.pieces import CACHE_WORDS, PieceEncoder, by_sentence
+from tagger.pieces import PieceEncoder, WordCache, by_sentence
 from tagger.subwords import SubwordEncoder
 from tagger.vocab import CONTEXT_INPUTS, SPECIALS, UNK, LstmVocab, clip_chars, normalize_word
 
@@ -38,18 +38,13 @@ class LstmEncoder:
         self.char_to_id = {c: i for i, c in enumerate(vocab.chars)}
         self.pieces = PieceEncoder(vocab.pieces_tokenizer, vocab.max_word_pieces) if vocab.pieces_tokenizer else None
         self.context = SubwordEncoder.from_json(vocab.context) if vocab.context else None
-        self.cache: dict[str, tuple[int, int, list[int]]] = {}  # word -> word_features(word)
+        self.word_features = WordCache(self._features)  # remembered: most words of a text recur
 
-    def word_features(self, word: str) -> tuple[int, int, list[int]]:
-        """(word id, case id, character ids) of a word, remembered: most words of a text recur."""
-        found = self.cache.get(word)
-        if found is None:
-            if len(self.cache) >= CACHE_WORDS:  # bound memory on endless input
-                self.cache.clear()
-            chars = clip_chars(word, self.vocab.max_word_chars)
-            found = (self.word_id(word), case_id(word), [self.char_to_id.get(c, UNK) for c in chars])
-            self.cache[word] = found
-        return found
+    def _features(self, words: list[str]) -> list[tuple[int, int, list[int]]]:
+        """(word id, case id, character ids) of each word."""
+        limit = self.vocab.max_word_chars
+        return [(self.word_id(w), case_id(w), [self.char_to_id.get(c, UNK) for c in clip_chars(w, limit)])
+                for w in words]
 
     def word_id(self, word: str) -> int:
         """Id of a word's vocabulary key, UNK if unseen."""
@@ -70,7 +65,7 @@ class LstmEncoder:
         """
         batch = len(sentences)
         seq_len = max((len(s) for s in sentences), default=0)
-        features = [[self.word_features(w) for w in words] for words in sentences]
+        features = [self.word_features(words) for words in sentences]
         word_len = max((len(f[2]) for row in features for f in row), default=1)
         word_ids = np.zeros((batch, seq_len), dtype=np.int64)
         case_ids = np.zeros((batch, seq_len), dtype=np.int64)
