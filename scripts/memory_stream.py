@@ -7,7 +7,8 @@ Input: every ner-uk raw text (train, validation, test) over and over, sent to ON
 uk --format jsonl` process as ONE document (what `cat big.txt | tagger tag` does). Repeated text
 would only ever hit the tagger's word caches, so in each pass every --fresh-th word carries a
 suffix naming the pass ("Києві" -> "Києвібв" in pass 12): new words keep arriving, and the caches
-(bounded at `tagger.pieces.CACHE_WORDS` words) fill early in the stream and must then stay flat.
+(bounded at `tagger.pieces.CACHE_WORDS` words) fill and start again; `--fills` prints where, and
+only input sent after the first fill can show memory flat with input size.
 The output is read and counted, not kept. Every --every seconds the script reads the tagger's
 VmRSS and VmHWM (its peak so far) from /proc (Linux); it stops sending at --mb megabytes or after
 --minutes, whichever comes first, waits for the tagger to finish, and prints one table: how
@@ -27,8 +28,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
