@@ -75,16 +75,20 @@ def test_training_writes_checkpoint_curves_metrics_and_config(trained: Trained) 
     assert not [p.name for p in trained.out.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
 
 
-@pytest.mark.parametrize("on_validation", [False, True], ids=["held-out", "train-on-validation"])
+@pytest.mark.parametrize(("on_validation", "keep_last"), [(False, False), (True, False), (False, True)],
+                         ids=["held-out", "train-on-validation", "keep-last"])
 def test_train_on_validation_runs_every_epoch_and_keeps_the_last(
-    session_corpus: Path, tmp_path: Path, on_validation: bool
+    session_corpus: Path, tmp_path: Path, on_validation: bool, keep_last: bool
 ) -> None:
     """A learning rate too small to change any tag keeps validation F1 flat: patience 1 stops a
-    held-out run at epoch 2 with epoch 1 kept; trained on validation, all epochs run, the last is kept."""
-    config = tiny_config(session_corpus, tmp_path, epochs=3, patience=1, lr=1e-12, train_on_validation=on_validation)
+    held-out run at epoch 2 with epoch 1 kept; trained on validation, or held out with --keep-last,
+    all epochs run and the last is kept."""
+    config = tiny_config(session_corpus, tmp_path, epochs=3, patience=1, lr=1e-12,
+                         train_on_validation=on_validation, keep_last=keep_last)
     run = train_tiny(config, tmp_path)
     metrics = json.loads((tmp_path / "best_lstm.metrics.json").read_text(encoding="utf-8"))
-    assert (run.result.best_epoch, len(metrics["history"]["val_f1"])) == ((3, 3) if on_validation else (1, 2))
+    every = on_validation or keep_last
+    assert (run.result.best_epoch, len(metrics["history"]["val_f1"])) == ((3, 3) if every else (1, 2))
     data = load_checkpoint(run.checkpoint)["data"]
     sizes = data["sentences"]
     assert sizes["train"] == len(WORDS) + (sizes["validation"] if on_validation else 0)
@@ -99,7 +103,8 @@ def test_train_on_validation_is_a_flag_of_the_cli() -> None:
 
     result = CliRunner().invoke(train, ["--help"])
     assert result.exit_code == 0
-    assert "--train-on-validation " in result.output and "--train-on-validation BOOLEAN" not in result.output
+    for flag in ("--train-on-validation", "--keep-last"):
+        assert f"{flag} " in result.output and f"{flag} BOOLEAN" not in result.output
 
 
 # --- the CRF loss ------------------------------------------------------------------------------

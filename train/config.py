@@ -73,6 +73,7 @@ class TrainConfig:
     precision: str = opt("auto", "bert: auto (bf16 autocast where the CPU or GPU runs it natively, else fp32) | fp32 | bf16")
     max_train_sentences: int = opt(0, "use only the first N training sentences (0: all); for smoke runs")
     train_on_validation: bool = opt(False, "also train on the validation split, for exactly --epochs epochs, and keep the last epoch (no early stopping: validation is then seen, not held out); for a final model once the epochs were chosen on a held-out run")
+    keep_last: bool = opt(False, "run exactly --epochs epochs and keep the last, validation held out but choosing nothing (no early stopping, no best epoch): a held-out copy of a --train-on-validation recipe, whose validation F1 is then a fair figure")
 
     def __post_init__(self) -> None:
         for name in ("extra_train", "teacher"):

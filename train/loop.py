@@ -293,9 +293,9 @@ def validate(run: Run, history: History, epoch: int, loss: float, lr: float, sec
     report = evaluate_model(run.recipe, run.splits.validation)
     history.losses.append(loss)
     history.val_f1s.append(report.micro.f1)
-    # Trained on validation, its F1 cannot pick an epoch: every epoch is kept over the last, so the
-    # final one (end of the schedule) stays and patience never runs out.
-    improved = report.micro.f1 > history.best_f1 or run.config.train_on_validation
+    # Trained on validation, its F1 cannot pick an epoch; with --keep-last it must not (the held-out copy
+    # of such a recipe): every epoch is kept over the last, so the final one stays and patience never runs out.
+    improved = report.micro.f1 > history.best_f1 or run.config.train_on_validation or run.config.keep_last
     if improved:
         history.best_f1, history.best_epoch = report.micro.f1, epoch
         save_checkpoint(run.path, {**run.base, "state_dict": cpu_state(run.recipe.model),
