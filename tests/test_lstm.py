@@ -94,6 +94,7 @@ def test_train_on_validation_runs_every_epoch_and_keeps_the_last(
     assert sizes["train"] == len(WORDS) + (sizes["validation"] if on_validation else 0)
     assert data["validation_held_out"] is not on_validation
     assert ("(seen in training)" in run.log) is on_validation
+    assert ("last epoch 3:" in run.log) is every
 
 
 def test_train_on_validation_is_a_flag_of_the_cli() -> None:

@@ -328,7 +328,8 @@ def finish(run: Run, history: History) -> TrainResult:
     write_text_atomic(path.with_suffix(".metrics.json"), [json.dumps(metrics, indent=2)])
     write_text_atomic(path.with_suffix(".config.json"), [json.dumps(run.base["config"], indent=2)])
     seen = "" if run.base["data"].get("validation_held_out", True) else " (seen in training)"
-    run.console.print(f"{'last' if seen else 'best'} epoch {history.best_epoch}: validation F1"
+    which = "last" if seen or run.config.keep_last else "best"
+    run.console.print(f"{which} epoch {history.best_epoch}: validation F1"
                       f" {validation.micro.f1:.4f}{seen}" + (f", test F1 {test.micro.f1:.4f}" if test else "")
                       + f"; checkpoint {path}")
     return TrainResult(path, history.best_epoch, validation.micro.f1, test, False)
