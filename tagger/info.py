@@ -109,23 +109,18 @@ def model_info(model: str) -> list[dict[str, Any]]:
 
 def catalogue() -> list[dict[str, Any]]:
     """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
-    language (`uk`) or family (`uk13`), each file alone (`uk_bert`) and an average that is not its
-    language's default (`uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
+    language (`uk`) or family (`uk13`), then each choice by its own name, the default's too (`uk_bert`,
+    `uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
     from tagger.shipped import ARCH_CHOICES, BEST_FIRST, language_of, shipped_choice
 
     entries = []
     headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
     for lang in BEST_FIRST:  # a language, or a family of one (uk13)
-        default: list[Path] = []
         for arch in (None, *ARCH_CHOICES):
             try:
                 choice, paths, weights = shipped_choice(lang, arch)
             except ArtifactError:
                 continue
-            if arch is None:
-                default = paths
-            elif "+" in arch and paths == default:
-                continue  # the default itself, listed under the language's name
             headers = [headers_of.setdefault(p, load_artifact(p, "cpu").header) for p in paths]
             single = len(paths) == 1
             entries.append({
