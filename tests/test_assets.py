@@ -46,27 +46,45 @@ sys.path.insert(0, str(README.parent / "scripts"))
 from pair_weights import remembered  # noqa: E402  each model runs once over a split, however many choices hold it
 
 
-def documented_f1(lang: str, arch: str) -> float:
-    """The test micro F1 the README's shipped-model table states for `--lang lang [--arch arch]`."""
+def documented_row(lang: str, arch: str) -> str:
+    """The README shipped-model table's row for `--lang lang [--arch arch]`."""
     rows = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
     # A choice's row names it in its first cell: `uk --arch bert`, `en` (default: `lstm`), or a
     # family's single choice `--model uk13`.
     names = (f"`{lang} --arch {arch}`", f"`{lang}` (default: `{arch}`)", f"`--model {lang}`")
     matches = [row for row in rows if any(name in row.split("|")[1] for name in names)]
     assert len(matches) == 1, f"the README's model table has no single row for {names[0]!r}"
-    figure = re.search(r"\*\*(0\.\d{4})\*\*", matches[0])
-    assert figure, f"no bold test F1 in the README row {matches[0]!r}"
+    return matches[0]
+
+
+def documented_f1(lang: str, arch: str) -> float:
+    """The test micro F1 the README's shipped-model table states for `--lang lang [--arch arch]`."""
+    row = documented_row(lang, arch)
+    figure = re.search(r"\*\*(0\.\d{4})\*\*", row)
+    assert figure, f"no bold test F1 in the README row {row!r}"
     return float(figure.group(1))
 
 
+def documented_by_document(lang: str, arch: str) -> float | None:
+    """The by-document test F1 of that row (the cell after the bold one), None where it says `–`."""
+    cells = [c.strip() for c in documented_row(lang, arch).split("|")]
+    after = cells[next(i for i, c in enumerate(cells) if c.startswith("**")) + 1]
+    return None if after == "–" else float(after)
+
+
 CORPUS = {"uk": "ner-uk", "en": "wnut17", "uk13": "ner-uk-2.0"}  # the test split each shipped name is scored on
+# Defaults chosen on validation, which the test split cannot re-rank: uk's pair, by held-out copies of
+# its BiLSTM (which trained on validation itself; docs/experiments.md, eleventh session). The others
+# were chosen on the test split (en's files all trained on validation), so this test re-checks them.
+CHOSEN_ON_VALIDATION = {"uk": "bert+lstm"}
 
 
 @pytest.mark.parametrize("lang", list(BEST_FIRST))
-def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: str) -> None:
+def test_scores_are_remeasured_and_the_default_is_as_chosen(lang: str) -> None:
     """Measured on the real test split, on whatever CPU runs this: each shipped file scores what its
     header records, each choice what the README states, and the default (a model, or models
-    averaged) scores highest of those that run at most one BERT; each arch stays reachable with --arch."""
+    averaged) is the choice validation made, else the best on test of those that run at most one
+    BERT; each arch stays reachable with --arch."""
     from conftest import shared_corpus
     from tagger.corpus import load_split
     from tagger.ensemble import combined
@@ -89,9 +107,19 @@ def test_scores_are_remeasured_and_the_default_is_the_best_shipped_choice(lang: 
         assert abs(measured - recorded_test_f1(tagger.artifact.header)) <= TOLERANCE, (path.name, measured)
     for arch, measured in scores.items():
         assert abs(measured - documented_f1(lang, arch)) <= TOLERANCE, (arch, measured)
+    # Read document by document, as `tag` reads files: where the README states it, it is re-measured too.
+    stated = {arch: f for arch in choices if (f := documented_by_document(lang, arch)) is not None}
+    if stated:
+        from tagger.corpus import document_ids
+
+        names = document_ids(shared_corpus(CORPUS[lang]), "test", gold)
+        by_document = {arch: evaluate(combined([taggers[p] for p in choices[arch][0]], choices[arch][1]), gold,
+                                      documents=names).micro.f1 for arch in stated}
+        assert all(abs(by_document[a] - stated[a]) <= TOLERANCE for a in stated), (by_document, stated)
     # The default: the best of the choices that run at most one BERT encoder (two run at half the speed).
     candidates = [arch for arch, (paths, _) in choices.items() if sum(taggers[p].artifact.arch == "bert" for p in paths) <= 1]
-    assert shipped_models(lang) == choices[max(candidates, key=scores.__getitem__)], scores
+    chosen = CHOSEN_ON_VALIDATION.get(lang) or max(candidates, key=scores.__getitem__)
+    assert chosen in candidates and shipped_models(lang) == choices[chosen], scores
     for arch, (paths, _) in choices.items():  # an arch names the language's file, a family its own
         assert [p.stem for p in paths] == [f"{lang}_{name}" if name in ARCHS else f"{name}_bert" for name in arch.split("+")]
 
