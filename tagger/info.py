@@ -111,7 +111,7 @@ def catalogue() -> list[dict[str, Any]]:
     """Every shipped choice `--lang`/`--arch` (and `--model NAME`) can name: the default of each
     language (`uk`) or family (`uk13`), then each choice by its own name, the default's too (`uk_bert`,
     `uk_bert+lstm`), with labels, files, sizes and recorded test F1."""
-    from tagger.shipped import ARCH_CHOICES, BEST_FIRST, language_of, shipped_choice
+    from tagger.shipped import ARCH_CHOICES, AVERAGE_TEST_F1, BEST_FIRST, language_of, shipped_choice
 
     entries = []
     headers_of: dict[Path, Header] = {}  # a file serves its own entry and its language's default
@@ -131,7 +131,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "labels": entity_types(headers[0]["labels"]),
                 "files": [{"file": p.name, "bytes": p.stat().st_size} for p in paths],
                 "weights": weights,
-                "test_f1": recorded_test_f1(headers[0]) if single else None,
+                "test_f1": recorded_test_f1(headers[0]) if single else AVERAGE_TEST_F1.get(f"{lang}_{choice}"),
                 "license": str(headers[0].get("provenance", {}).get("license", "")),
             })
     return entries

@@ -20,6 +20,7 @@ from tagger.annotate import DocEnd, DocStart, TaggedSentence, annotate
 from tagger.cli import cli
 from tagger.documents import Document
 from tagger.notices import license_notice
+from tagger.shipped import AVERAGE_TEST_F1
 from tagger.stream import progress, script_of
 
 TEXT = "Тарас Шевченко народився в Моринцях.\nПрезидент Володимир Зеленський підписав Закон про освіту."
@@ -183,6 +184,8 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
         pytest.skip("no uk BiLSTM shipped")
     # uk's default is its BERT averaged with its BiLSTM, chosen on validation (tests/test_assets.py)
     assert entries["uk"]["default"] and entries["uk"]["files"] == entries["uk_bert+lstm"]["files"]
+    # an average's test F1 is listed too (recorded in tagger.shipped; tests/test_assets.py re-measures it)
+    assert entries["uk"]["test_f1"] == entries["uk_bert+lstm"]["test_f1"] == AVERAGE_TEST_F1["uk_bert+lstm"]
     if "uk13" in entries:  # two BERTs, the 13-type one read in uk's four types: listed, not the default
         assert [f["file"] for f in entries["uk_bert+uk13"]["files"]] == ["uk_bert.onnx", "uk13_bert.onnx"]
         assert entries["uk_bert+uk13"]["labels"] == entries["uk_bert"]["labels"]
