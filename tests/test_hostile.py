@@ -583,7 +583,7 @@ def test_bad_model_file(tiny: Tiny, tmp_path: Path, case: str, expected: str, co
 @pytest.mark.parametrize(("args", "expected"), [
     (["--lang", "en", "--arch", "bert"], "no shipped bert model for language 'en'"),
     (["--lang", "en"], "no shipped lstm or bert+lstm or bert model for language 'en'"),
-    ([], "no shipped bert or bert+lstm or lstm model for language 'uk'"),
+    ([], "no shipped bert+lstm or bert or lstm model for language 'uk'"),
 ])
 def test_lang_without_a_default_model(args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
