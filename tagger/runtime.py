@@ -56,6 +56,13 @@ def create_session(path: str | Path, device: str = "auto", threads: int | None =
     providers = [CUDA, CPU] if wants_cuda else [CPU]
     options = ort.SessionOptions()
     options.log_severity_level = 4
+    if not wants_cuda:
+        # The shipped BERT graphs are fused at export: on the CPU, ONNX Runtime's extended and layout
+        # passes bought no speed and took 0.12 s of a 0.45 s uk_bert session start (AVX2 EPYC). uk
+        # files give byte-identical output at either level; en_bert the same entities, scores within
+        # 1e-4 (docs/performance.md, "Cold start"). Basic passes (constant folding) stay: they fold
+        # the INT8 weights to float32 once, not on every call.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if threads is not None:
         if threads < 1:
             raise TaggerError(f"threads {threads}: give a positive number of threads")
