@@ -96,8 +96,8 @@ def test_scores_are_remeasured_and_the_default_is_as_chosen(lang: str) -> None:
     gold = load_split(language_of(lang), "test", shared_corpus(CORPUS[lang]))
     taggers = {p: remembered(Tagger(load_artifact(p, "cpu"))) for paths, _ in choices.values() for p in paths}
 
-    def f1(paths: list[Path], weights: list[float]) -> float:
-        return evaluate(combined([taggers[p] for p in paths], weights), gold).micro.f1
+    def f1(paths: list[Path], weights: list[float], documents: list[str] | None = None) -> float:
+        return evaluate(combined([taggers[p] for p in paths], weights), gold, documents=documents).micro.f1
 
     scores = {arch: f1(*choice) for arch, choice in choices.items()}
     for path, tagger in taggers.items():
@@ -115,8 +115,7 @@ def test_scores_are_remeasured_and_the_default_is_as_chosen(lang: str) -> None:
         from tagger.corpus import document_ids
 
         names = document_ids(shared_corpus(CORPUS[lang]), "test", gold)
-        by_document = {arch: evaluate(combined([taggers[p] for p in choices[arch][0]], choices[arch][1]), gold,
-                                      documents=names).micro.f1 for arch in stated}
+        by_document = {arch: f1(*choices[arch], documents=names) for arch in stated}
         assert all(abs(by_document[a] - stated[a]) <= TOLERANCE for a in stated), (by_document, stated)
     # The default: the best of the choices that run at most one BERT encoder (two run at half the speed).
     candidates = [arch for arch, (paths, _) in choices.items() if sum(taggers[p].artifact.arch == "bert" for p in paths) <= 1]
