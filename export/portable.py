@@ -35,6 +35,8 @@ INTEGER_PRODUCTS = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulInteg
 # A matrix product's weight is (in, out): a scale per output column; a lookup table: a scale per row.
 WEIGHT_INPUTS = {"MatMul": ((1,), 1), "Attention": ((1,), 1), "EmbedLayerNormalization": ((2, 3, 4), 0),
                  "Gather": ((0,), 0)}
+# MatMulNBits' accuracy level 4 computes in int8: each block of activations quantised per call.
+INT8_COMPUTE_LEVEL = 4
 # A u8 activation (<= 255) times s8 weights in [-64, 63]: a pair of products sums to at most
 # 2 x 255 x 64 = 32,640 in magnitude, inside int16, so vpmaddubsw cannot saturate.
 PORTABLE_S8 = (-64, 63)
@@ -203,3 +205,36 @@ def saturation_risks(model: Any) -> list[str]:
         if low < PORTABLE_S8[0] or high > PORTABLE_S8[1]:
             risks.append(f"{node.name} ({node.op_type}): S8 weights span [{low}, {high}], outside [-64, 63]")
     return risks
+
+
+def plain_session_products(model: Any) -> list[str]:
+    """Integer products in the graph that a plain ONNX Runtime CPU session (default options, every
+    optimisation) makes of `model` (an onnx.ModelProto or a path): what runs for a user who loads
+    the file without tagger.
+
+    tagger's own CPU sessions run basic passes only (tagger/runtime.py), but the file must stay
+    portable in anyone's session. Such a session rewrites some float graphs into integer products:
+    a DequantizeLinear of INT8 weights before a MatMul becomes MatMulNBits computing in int8
+    (accuracy level 4), the activations quantised per call (measured on uk_bert in that form:
+    scores off by up to 0.23, docs/experiments.md). Returns one line per such node (empty: none).
+    """
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    import onnxruntime as ort
+
+    source = str(model) if isinstance(model, (str, Path)) else model.SerializeToString()
+    with tempfile.TemporaryDirectory() as folder:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # ORT warns that an optimised graph is machine-specific: we only read it
+        options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
+        ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+        optimised = onnx.load(options.optimized_model_filepath, load_external_data=False)
+    found = []
+    for node in optimised.graph.node:
+        level = next((a.i for a in node.attribute if a.name == "accuracy_level"), 0)
+        if node.op_type in INTEGER_PRODUCTS or node.op_type.startswith("DynamicQuantize") or (
+                node.op_type == "MatMulNBits" and level >= INT8_COMPUTE_LEVEL):
+            found.append(f"{node.name} ({node.op_type}{f', accuracy level {level}' if level else ''})")
+    return found

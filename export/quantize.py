@@ -16,7 +16,7 @@ from tagger.evaluation import evaluate
 from tagger.export.fourbit import METHOD as FOUR_BIT
 from tagger.export.fourbit import store_4bit
 from tagger.export.header import set_header
-from tagger.export.portable import float_compute, int8_weights, saturation_risks
+from tagger.export.portable import float_compute, int8_weights, plain_session_products, saturation_risks
 from tagger.header import BertHeader, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
@@ -233,11 +233,16 @@ def dynamic_int8(graph: Any, out: Path, mode: str, header: Header, calibration: 
 
 
 def check_portable(graph: Any, path: Path) -> None:
-    """Refuse a graph with an integer product that a CPU without VNNI could compute differently."""
+    """Refuse a graph with an integer product that a CPU without VNNI could compute differently, in
+    tagger's sessions or in a plain ONNX Runtime session that rewrites it."""
     risks = saturation_risks(graph)
     if risks:
         raise TaggerError(f"{path}: {len(risks)} integer products may saturate on CPUs without VNNI"
                           f" ({risks[0]}); this is a bug in the quantiser, please report it")
+    products = plain_session_products(graph)
+    if products:
+        raise TaggerError(f"{path}: a plain ONNX Runtime session turns {len(products)} products into integer ones"
+                          f" ({products[0]}), which differ between CPUs; this is a bug in the quantiser, please report it")
 
 
 def calibration_sentences(validation: Sequence[Sentence]) -> list[list[str]]:

@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 import tagger.predict as predict_module
 import tagger.subwords as subwords_module
 from conftest import SHARED, WORDS, Trained, quiet_export, shared_corpus
-from tagger.export.portable import INTEGER_PRODUCTS, float_compute, saturation_risks
+from tagger.export.portable import INTEGER_PRODUCTS, float_compute, plain_session_products, saturation_risks
 from tagger.annotate import DocStart, Entity, TaggedSentence, annotate
 from tagger.artifact import load_artifact
 from tagger.documents import Document
@@ -94,6 +94,40 @@ def test_the_check_would_have_caught_the_old_format(exported_bert: Path, tmp_pat
     rewritten = float_compute(graph)
     assert rewritten == len(risks) and saturation_risks(graph) == []
     onnx.checker.check_model(graph)
+
+
+def int8_weights_behind(form: str) -> onnx.ModelProto:
+    """x @ (INT8 weights x a scale per column), the weights widened by `form`: 'Cast+Mul' or 'DequantizeLinear'."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.integers(-127, 128, (64, 32)).astype(np.int8), "w8"),
+             numpy_helper.from_array(rng.random(32).astype(np.float32), "scale")]
+    if form == "Cast+Mul":
+        widen = [helper.make_node("Cast", ["w8"], ["wide"], to=TensorProto.FLOAT), helper.make_node("Mul", ["wide", "scale"], ["w"])]
+    else:
+        widen = [helper.make_node("DequantizeLinear", ["w8", "scale"], ["w"], axis=1)]
+    graph = helper.make_graph([*widen, helper.make_node("MatMul", ["x", "w"], ["y"], name="product")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 32])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_a_plain_onnxruntime_session_keeps_cast_mul_weights_float_but_not_dequantize_linear() -> None:
+    """Why the INT8 weights sit behind Cast+Mul: ORT's default passes fuse DequantizeLinear + MatMul
+    into an int8-computing MatMulNBits (the check would catch a change of form)."""
+    assert plain_session_products(int8_weights_behind("Cast+Mul")) == []
+    found = plain_session_products(int8_weights_behind("DequantizeLinear"))
+    assert len(found) == 1 and "MatMulNBits" in found[0] and "accuracy level 4" in found[0], found
+
+
+def test_a_fresh_int8_export_stays_float_in_a_plain_onnxruntime_session(fresh_int8: Path) -> None:
+    assert plain_session_products(fresh_int8) == []
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_models_stay_float_in_a_plain_onnxruntime_session(path: Path) -> None:
+    assert plain_session_products(path) == []
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
