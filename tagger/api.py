@@ -102,7 +102,7 @@ def load(lang: str | None = None, *, model: str | Path | Sequence[str | Path] | 
     Args:
         lang: 'uk' or 'en' (default 'uk', or the language of `model`).
         model: an ONNX file made by `tagger export`, or several to average.
-        arch: 'bert+uk13' (uk), 'bert+lstm', 'bert' or 'lstm': which shipped model(s) of `lang`.
+        arch: 'bert+uk13' or 'bert+uk13+lstm' (uk), 'bert+lstm', 'bert' or 'lstm': which shipped model(s) of `lang`.
         device: 'auto' (CUDA if it really runs, else CPU), 'cpu' or 'cuda'.
         weights: one per averaged model [default: equal; a shipped average's own, e.g. 0.6 / 0.4].
         threads: ONNX Runtime's intra-op threads per model [default: one per core].

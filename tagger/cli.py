@@ -137,7 +137,7 @@ lang_option = click.option("--lang", type=click.Choice(LANGS), default=None,
 weights_option = click.option("--weights", default=None, metavar="W1,W2,...",
                               help="weights of the averaged models, one per model [default: equal; a shipped average's own]")
 arch_option = click.option("--arch", type=click.Choice(ARCH_CHOICES), default=None,
-                           help="which shipped model of --lang; A+B averages two (bert+uk13: uk's BERT and the 13-type one,"
+                           help="which shipped model of --lang; A+B averages them (bert+uk13: uk's BERT and the 13-type one,"
                                 " read in 4 types) [default: the language's default choice]")
 device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="auto: CUDA if it really runs, else CPU")

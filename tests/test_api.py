@@ -190,6 +190,10 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
         assert [f["file"] for f in entries["uk_bert+uk13"]["files"]] == ["uk_bert.onnx", "uk13_bert.onnx"]
         assert entries["uk_bert+uk13"]["labels"] == entries["uk_bert"]["labels"]
         assert entries["uk_bert+uk13"]["weights"] == [0.5, 0.5] and entries["uk_bert+uk13"]["arch"] == "bert+uk13"
+        triple = entries["uk_bert+uk13+lstm"]  # all three, chosen on validation: listed, not the default
+        assert [f["file"] for f in triple["files"]] == ["uk_bert.onnx", "uk13_bert.onnx", "uk_lstm.onnx"]
+        assert triple["weights"] == [0.34, 0.33, 0.33] and triple["labels"] == entries["uk_bert"]["labels"]
+        assert triple["test_f1"] == AVERAGE_TEST_F1["uk_bert+uk13+lstm"] and not triple["default"]
     assert [f["file"] for f in entries["uk_bert+lstm"]["files"]] == ["uk_bert.onnx", "uk_lstm.onnx"]
     assert entries["uk_bert+lstm"]["weights"] == [0.6, 0.4]
     if "en" in entries:  # en's default is its BiLSTM alone; the average is listed as a choice of its own
