@@ -216,7 +216,7 @@ def plain_session_products(model: Any) -> list[str]:
     portable in anyone's session. Such a session rewrites some float graphs into integer products:
     a DequantizeLinear of INT8 weights before a MatMul becomes MatMulNBits computing in int8
     (accuracy level 4), the activations quantised per call (measured on uk_bert in that form:
-    scores off by up to 0.23, docs/experiments.md). Returns one line per such node (empty: none).
+    scores off by up to 0.25, docs/performance.md). Returns one line per such node (empty: none).
     """
     import tempfile
     from pathlib import Path

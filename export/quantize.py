@@ -242,7 +242,7 @@ def check_portable(graph: Any, path: Path) -> None:
     products = plain_session_products(graph)
     if products:
         raise TaggerError(f"{path}: a plain ONNX Runtime session turns {len(products)} products into integer ones"
-                          f" ({products[0]}), which differ between CPUs; this is a bug in the quantiser, please report it")
+                          f" ({products[0]}), which may differ between CPUs; this is a bug in the quantiser, please report it")
 
 
 def calibration_sentences(validation: Sequence[Sentence]) -> list[list[str]]:
