@@ -108,27 +108,46 @@ class Candidate:
         return tagger.load(model=self.paths, device="cpu", weights=self.weights)
 
 
+Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]  # a session.run and its arguments
+
+
+def recorded_pipe(nlp: tagger.Pipeline, documents: list[str]) -> tuple[float, float, list[Call]]:
+    """`nlp.pipe(documents)` with every session.run recorded: (seconds of the pipe, seconds spent
+    inside the runs, the calls to replay)."""
+    calls: list[Call] = []
+    inside = [0.0]
+    for artifact in nlp.artifacts:
+        run = artifact.session.run
+
+        def recorded(*args: Any, _run: Callable[..., Any] = run, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            out = _run(*args, **kwargs)
+            inside[0] += time.perf_counter() - start
+            calls.append((_run, args, kwargs))
+            return out
+
+        object.__setattr__(artifact.session, "run", recorded)
+    start = time.perf_counter()
+    list(nlp.pipe(documents))
+    return time.perf_counter() - start, inside[0], calls
+
+
+def replayed(calls: list[Call]) -> float:
+    """Seconds the recorded runs take again, one after another with nothing else running."""
+    start = time.perf_counter()
+    for run, args, kwargs in calls:
+        run(*args, **kwargs)
+    return time.perf_counter() - start
+
+
 def ceiling(nlp: tagger.Pipeline, texts: list[str], by_line: bool) -> float:
     """Seconds ONNX Runtime's session.run takes over the inputs of tagging `texts`, replayed alone.
 
     The inputs are recorded while tagging, then run again one after another with nothing else
     running: while tagging, the BiLSTM builds its next batch in a thread beside session.run, which
     would count that thread's work as the graph's."""
-    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-    for artifact in nlp.artifacts:
-        run = artifact.session.run
-
-        def recorded(*args: Any, _run: Callable[..., Any] = run, **kwargs: Any) -> Any:
-            calls.append((_run, args, kwargs))
-            return _run(*args, **kwargs)
-
-        object.__setattr__(artifact.session, "run", recorded)
     documents = [line for text in texts for line in text.splitlines()] if by_line else texts
-    list(nlp.pipe(documents))
-    start = time.perf_counter()
-    for run, args, kwargs in calls:
-        run(*args, **kwargs)
-    return time.perf_counter() - start
+    return replayed(recorded_pipe(nlp, documents)[2])
 
 
 def ours(lang: str, arch: str | None, files: list[Path], texts: list[str], by_line: bool, words: int,

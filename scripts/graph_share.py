@@ -14,37 +14,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tagger  # noqa: E402
 import tagger.predict  # noqa: E402
+from benchmark import recorded_pipe, replayed  # noqa: E402  the benchmark's own recording of session.run
 
 
 def one_round(arch: str | None, texts: list[str]) -> dict[str, float]:
-    nlp = tagger.load("uk", arch=arch, device="cpu")
-    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
-    inside = [0.0]
-    for artifact in nlp.artifacts:
-        def timed(*args: Any, _run: Any = artifact.session.run, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            out = _run(*args, **kwargs)
-            inside[0] += time.perf_counter() - start
-            calls.append((_run, args, kwargs))
-            return out
-
-        object.__setattr__(artifact.session, "run", timed)
-    start = time.perf_counter()
-    list(nlp.pipe(texts))
-    total = time.perf_counter() - start
-    start = time.perf_counter()
-    for run, args, kwargs in calls:
-        run(*args, **kwargs)
-    return {"pipe": total, "runs inside": inside[0], "rest": total - inside[0],
-            "runs replayed alone": time.perf_counter() - start}
+    total, inside, calls = recorded_pipe(tagger.load("uk", arch=arch, device="cpu"), texts)
+    return {"pipe": total, "runs inside": inside, "rest": total - inside, "runs replayed alone": replayed(calls)}
 
 
 def main() -> None:
