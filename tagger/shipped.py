@@ -17,8 +17,9 @@ from tagger.header import ARCHS
 # alone by the rule written first (docs/experiments.md, eleventh session). On test the BERT alone reads
 # the split as one text better (0.8602 against 0.8537), the pair whole documents and raw text (0.8684 /
 # 0.8669 against 0.8525 / 0.8442). en: the BiLSTM over frozen e5 features, trained on train +
-# validation like the BERT, so chosen on test: it beats its average with the BERT (0.5029 against
-# 0.4906; each of three seeds alone beats its pair) and the BERT alone (0.4601).
+# validation like the BERT, so chosen on test: it beats its average with the BERT (0.5010 against
+# 0.4842; the 8-layer file before it 0.5029 against 0.4906, each of three seeds alone beating its
+# pair) and the BERT alone (0.4601).
 # Besides the languages (what --lang picks), a name may be a family of one language with other
 # labels, reached by --model NAME: uk13 = ner-uk 2.0's 13 types (dates, money, jobs, laws, ...).
 BEST_FIRST = {"uk": ("bert+lstm", "bert", "lstm"), "en": ("lstm", "bert+lstm", "bert"), "uk13": ("bert",)}
@@ -37,7 +38,7 @@ ARCH_CHOICES = ("bert+lstm", "bert+uk13", "bert+uk13+lstm", *sorted(ARCHS))  # w
 CHOICE_WEIGHTS = {"bert+lstm": [0.6, 0.4], "bert+uk13": [0.5, 0.5], "bert+uk13+lstm": [0.34, 0.33, 0.33]}
 # Test micro F1 of each shipped average, which no file's header can record (`tagger models` shows it;
 # tests/test_assets.py re-measures it with the files as shipped, so a re-export must update it).
-AVERAGE_TEST_F1 = {"uk_bert+lstm": 0.8537, "uk_bert+uk13": 0.8677, "uk_bert+uk13+lstm": 0.8731, "en_bert+lstm": 0.4906}
+AVERAGE_TEST_F1 = {"uk_bert+lstm": 0.8537, "uk_bert+uk13": 0.8677, "uk_bert+uk13+lstm": 0.8731, "en_bert+lstm": 0.4842}
 
 
 def assets_folder() -> Traversable:
