@@ -339,6 +339,45 @@ def info(model: str, as_json: bool) -> None:
                 console().print(info_table(one))
 
 
+# Modules whose exit handlers must run: Ray stops the local cluster it started, multiprocessing
+# reaps its workers, training (torch) may have log files to flush. With any loaded, exit as usual.
+NEEDS_TEARDOWN = ("ray", "multiprocessing", "torch")
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="tagger")
+    """Console-script entry point. When a command returns its work is done (outputs renamed into
+    place, threads joined), so the process ends without Python's teardown: freeing the sessions and
+    every module took ~45 ms of a one-sentence `--arch lstm` run and ~90 ms of the default's."""
+    try:
+        cli(prog_name="tagger")
+        code: Any = 0
+    except SystemExit as done:
+        code = done.code
+    if any(name in sys.modules for name in NEEDS_TEARDOWN):
+        sys.exit(code)
+    exit_now(code)
+
+
+def exit_now(code: Any) -> None:
+    """End the process as `sys.exit(code)` would, after flushing what stdout and stderr still hold,
+    but without running exit handlers or freeing memory."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): print it, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`)
+        code = code or BROKEN_PIPE
+    except (OSError, ValueError) as err:  # a full disk, a closed stream: never exit 0 with output lost
+        discard_stdout()
+        reason = getattr(err, "strerror", None) or err
+        print(f"Error: <stdout>: cannot write the results ({reason}); free some space or write them elsewhere",
+              file=sys.stderr)
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)

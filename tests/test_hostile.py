@@ -723,6 +723,41 @@ def test_full_stdout_in_evaluate(tiny: Tiny) -> None:
     assert "<stdout>: cannot write the results (No space left on device)" in one_line_error(proc)
 
 
+# The console script's own code, with an exit handler that says whether Python's teardown ran.
+EXIT_PROBE = ("import atexit, sys\n{before}"
+              "atexit.register(lambda: print('teardown ran', file=sys.stderr))\n"
+              "from tagger.cli import main\nsys.argv = ['tagger', *sys.argv[1:]]\nmain()")
+
+
+@pytest.mark.parametrize("before", ["", "import multiprocessing\n"])
+def test_a_finished_command_skips_the_teardown_unless_a_module_needs_it(tiny: Tiny, before: str) -> None:
+    text = "Тарас Шевченко народився в Києві.\n" * 300
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE.format(before=before), "tag", "--model", str(tiny.onnx),
+                           "--lines", "--format", "jsonl"], input=text.encode(), capture_output=True, timeout=60,
+                          env=env_of(tiny), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.decode().splitlines()) == 300  # everything written before the process ended
+    assert ("teardown ran" in proc.stderr.decode()) == bool(before)  # multiprocessing must reap its workers
+
+
+@pytest.mark.parametrize(("code", "status", "message"), [(None, 0, ""), (3, 3, ""), ("a message", 1, "a message")])
+def test_exit_now_ends_as_sys_exit_would(code: object, status: int, message: str) -> None:
+    script = f"import sys; from tagger.cli import exit_now; sys.stdout.write('written'); exit_now({code!r})"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr.decode().strip()) == (status, b"written", message)
+
+
+def test_exit_now_reports_output_it_could_not_flush() -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    script = "import sys; from tagger.cli import exit_now; sys.stdout.write('lost'); exit_now(0)"
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # 'lost' waits for the flush
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", script], stdout=full, stderr=subprocess.PIPE, timeout=60,
+                              env=buffered, check=False)
+    assert "<stdout>: cannot write the results (No space left on device)" in one_line_error(proc)
+
+
 def popen_interruptible(args: list[str], tiny: Tiny, stdout: Path, stderr: Path) -> subprocess.Popen[bytes]:
     """Start a command that handles SIGINT as Python does (even if this process ignores SIGINT)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # exec turns it into SIG_DFL

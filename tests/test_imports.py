@@ -34,10 +34,10 @@ def test_inference_modules_import_no_training_stack() -> None:
 
 def test_tagger_help_lists_train_and_export_without_importing_torch() -> None:
     result = modules_after(
-        "from tagger.cli import main\n"
+        "from tagger.cli import cli\n"  # not main(): it ends the process before the probe prints
         "sys.argv = ['tagger', '--help']\n"
         "try:\n"
-        "    main()\n"
+        "    cli(prog_name='tagger')\n"
         "except SystemExit as exit:\n"
         "    assert exit.code in (0, None), exit.code"
     )
