@@ -13,17 +13,20 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagger.annotate import DocEnd, DocStart, Entity, TaggedSentence, annotate
 from tagger.artifact import Artifact
 from tagger.conll import Sentence
 from tagger.documents import Document
 from tagger.errors import TaggerError
-from tagger.metrics import EvalReport
 from tagger.notices import license_notice
 from tagger.predict import SentenceTagger
 from tagger.runtime import active_provider
 from tagger.scheme import entity_types
+
+if TYPE_CHECKING:  # evaluation's modules load when it runs, not with every `tagger tag`
+    from tagger.metrics import EvalReport
 
 BATCH_SIZE = 64  # texts tagged together by `pipe` (their sentences are batched across texts)
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")  # lines with their ends, as the CLI reads a file's text

@@ -225,7 +225,6 @@ def tag_to_folder(files: tuple[str, ...], output_dir: str | None, engine: str, l
 
 def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
     """The events to stdout in one of FORMATS."""
-    from tagger.html import write_html
     from tagger.output import write_conll, write_jsonl, write_spacy, write_tables
     from tagger.scheme import entity_types
 
@@ -236,6 +235,8 @@ def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
     elif fmt == "spacy":
         write_spacy(events, sys.stdout)
     elif fmt == "html":
+        from tagger.html import write_html  # here: the html module costs every other format's start
+
         write_html(events, sys.stdout, entity_types(labels))
     else:
         write_tables(events, console())
