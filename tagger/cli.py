@@ -341,8 +341,9 @@ def info(model: str, as_json: bool) -> None:
 
 
 # Modules whose exit handlers must run: Ray stops the local cluster it started, multiprocessing
-# reaps its workers, training (torch) may have log files to flush. With any loaded, exit as usual.
-NEEDS_TEARDOWN = ("ray", "multiprocessing", "torch")
+# reaps its workers, pyarrow finalises its filesystems (S3), training (torch) may have log files to
+# flush. With any of them loaded, the process exits as usual.
+NEEDS_TEARDOWN = ("ray", "multiprocessing", "pyarrow", "torch")
 
 
 def main() -> None:
