@@ -155,15 +155,26 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
 
 
 def models_table(entries: list) -> Table:  # type: ignore[type-arg]
-    """`tagger models`: one row per shipped choice."""
-    table = Table(title="shipped models (`--model NAME`, or `--lang` / `--arch`)", title_justify="left")
-    for name, justify in (("name", "left"), ("lang", "left"), ("arch", "left"), ("labels", "left"),
-                          ("files", "left"), ("MB", "right"), ("test F1", "right"), ("license", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    """`tagger models`: one row per shipped choice, with every name that reaches it (a language's
+    default and its own name share a row). Names never wrap or shorten: they are what users type,
+    and a name's prefix and suffix say its language and arch, so those get no columns of their own
+    (both are in `--json`), which keeps the table whole at 80 columns."""
+    table = Table(title="shipped models (`--model NAME`, or `--lang` / `--arch`)", title_justify="left",
+                  show_lines=True)  # a row's names, labels and files take several lines
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("labels", overflow="fold")  # narrow: a label breaks across lines, never shortened
+    table.add_column("files", no_wrap=True)
+    for name in ("MB", "test F1"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("license")
+    rows: dict[tuple[str, str, tuple[str, ...]], list[dict]] = {}  # type: ignore[type-arg]
     for e in entries:
+        rows.setdefault((e["lang"], e["arch"], tuple(f["file"] for f in e["files"])), []).append(e)
+    for same in rows.values():
+        e = same[0]
+        names = [n["name"] + (" (default)" if n["default"] else "") for n in sorted(same, key=lambda n: not n["default"])]
         size = sum(f["bytes"] for f in e["files"]) / 1e6
-        files = " + ".join(f["file"] for f in e["files"])
-        table.add_row(e["name"] + (" (default)" if e["default"] else ""), e["lang"], e["arch"], ", ".join(e["labels"]),
-                      files, f"{size:.1f}", "-" if e["test_f1"] is None else f"{e['test_f1']:.4f}",
+        table.add_row("\n".join(names), ", ".join(e["labels"]), "\n".join(f["file"] for f in e["files"]),
+                      f"{size:.1f}", "-" if e["test_f1"] is None else f"{e['test_f1']:.4f}",
                       e["license"].split(" (")[0])
     return table

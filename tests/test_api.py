@@ -173,6 +173,16 @@ def test_an_unreachable_hub_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert time.perf_counter() - start < 2.0
 
 
+def test_models_table_shows_every_name_whole_on_an_80_column_terminal() -> None:
+    names = [e["name"] for e in json.loads(CliRunner().invoke(cli, ["models", "--json"]).stdout)]
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, ["models"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    cells = {cell.strip().removesuffix(" (default)") for line in lines for cell in line.split("│")[1:2]}
+    assert set(names) <= cells  # each name in its own line of the name column, neither cut nor wrapped
+
+
 def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
     result = CliRunner().invoke(cli, ["models", "--json"])
     assert result.exit_code == 0, result.output

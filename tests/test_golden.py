@@ -116,6 +116,9 @@ MODELS: list[dict[str, Any]] = [  # the shape of tagger.info.catalogue
     {"name": "uk", "lang": "uk", "arch": "bert+lstm", "default": True, "labels": ["LOC", "MISC", "ORG", "PERS"],
      "files": [{"file": "uk_bert.onnx", "bytes": 120_000_000}, {"file": "uk_lstm.onnx", "bytes": 12_345_678}],
      "weights": [0.6, 0.4], "test_f1": None, "license": "CC BY-NC-SA 4.0 (ner-uk)"},
+    {"name": "uk_bert+lstm", "lang": "uk", "arch": "bert+lstm", "default": False, "labels": ["LOC", "MISC", "ORG", "PERS"],
+     "files": [{"file": "uk_bert.onnx", "bytes": 120_000_000}, {"file": "uk_lstm.onnx", "bytes": 12_345_678}],
+     "weights": [0.6, 0.4], "test_f1": None, "license": "CC BY-NC-SA 4.0 (ner-uk)"},  # the default's row
     {"name": "uk_bert", "lang": "uk", "arch": "bert", "default": False, "labels": ["LOC", "MISC", "ORG", "PERS"],
      "files": [{"file": "uk_bert.onnx", "bytes": 120_000_000}], "weights": [1.0], "test_f1": 0.9012,
      "license": "CC BY-NC-SA 4.0 (ner-uk)"},
