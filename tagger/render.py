@@ -142,7 +142,9 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         ("license", str(facts["license"])),
         ("test F1 (this file)", f1(scores["test_f1_file"])
          + (f" on {where.get('cpu')} ({', '.join(where.get('flags', []))}), onnxruntime {where.get('onnxruntime')}" if where else "")),
-        ("validation F1 (training)", f1(scores["validation_f1"])),
+        ("validation F1 (training)", f1(scores["validation_f1"])
+         + ("" if data["validation_held_out"] is not False or scores["validation_f1"] is None
+            else " (the split was trained on: not a held-out score)")),
         ("quantisation", "none (float32)" if not q else
          f"{q['method']}; test F1 {f1(q['test_f1_float32'])} float32 -> {f1(q['test_f1_int8'])}, "
          f"{(q['float32_bytes'] or 0) / 1e6:.0f} MB -> {facts['size_bytes'] / 1e6:.0f} MB"),
