@@ -164,11 +164,20 @@ def models_table(entries: list) -> Table:  # type: ignore[type-arg]
     table = Table(title="shipped models (`--model NAME`, or `--lang` / `--arch`)", title_justify="left",
                   show_lines=True)  # a row's names, labels and files take several lines
     table.add_column("name", no_wrap=True, style="bold")
-    table.add_column("labels", overflow="fold")  # narrow: a label breaks across lines, never shortened
+    longest = max((len(label) for e in entries for label in e["labels"]), default=0)
+    # narrow: labels wrap between them, and break inside one only where the terminal has no room for it
+    table.add_column("labels", overflow="fold", min_width=min(longest + 1, 14))
     table.add_column("files", no_wrap=True)
     for name in ("MB", "test F1"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("license")
+    # The license is the data's, so one per language: a caption, which leaves the labels room to
+    # wrap between labels rather than inside one at 80 columns.
+    licenses: dict[str, list[str]] = {}
+    for e in entries:
+        langs = licenses.setdefault(e["license"].split(" (")[0], [])
+        langs += [e["lang"]] * (e["lang"] not in langs)
+    table.caption = "license (of the data): " + "; ".join(f"{', '.join(langs)}: {name}" for name, langs in licenses.items())
+    table.caption_justify = "left"
     rows: dict[tuple[str, str, tuple[str, ...]], list[dict]] = {}  # type: ignore[type-arg]
     for e in entries:
         rows.setdefault((e["lang"], e["arch"], tuple(f["file"] for f in e["files"])), []).append(e)
@@ -177,6 +186,5 @@ def models_table(entries: list) -> Table:  # type: ignore[type-arg]
         names = [n["name"] + (" (default)" if n["default"] else "") for n in sorted(same, key=lambda n: not n["default"])]
         size = sum(f["bytes"] for f in e["files"]) / 1e6
         table.add_row("\n".join(names), ", ".join(e["labels"]), "\n".join(f["file"] for f in e["files"]),
-                      f"{size:.1f}", "-" if e["test_f1"] is None else f"{e['test_f1']:.4f}",
-                      e["license"].split(" (")[0])
+                      f"{size:.1f}", "-" if e["test_f1"] is None else f"{e['test_f1']:.4f}")
     return table

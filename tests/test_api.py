@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -173,14 +174,19 @@ def test_an_unreachable_hub_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert time.perf_counter() - start < 2.0
 
 
-def test_models_table_shows_every_name_whole_on_an_80_column_terminal() -> None:
-    names = [e["name"] for e in json.loads(CliRunner().invoke(cli, ["models", "--json"]).stdout)]
+def test_models_table_shows_every_name_and_label_whole_on_an_80_column_terminal() -> None:
+    entries = json.loads(CliRunner().invoke(cli, ["models", "--json"]).stdout)
+    names = [e["name"] for e in entries]
     result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, ["models"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     cells = {cell.strip().removesuffix(" (default)") for line in lines for cell in line.split("│")[1:2]}
     assert set(names) <= cells  # each name in its own line of the name column, neither cut nor wrapped
+    labels = {label for e in entries for label in e["labels"]}  # labels wrap between them, not inside one
+    assert all(any(re.search(rf"[│ ]{re.escape(label)}[, ]", line) for line in lines) for label in labels)
+    for e in entries:  # each language's license, once, under the table
+        assert f"{e['lang']}: {e['license'].split(' (')[0]}" in lines[-1]
 
 
 def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
