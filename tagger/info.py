@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,13 @@ def catalogue() -> list[dict[str, Any]]:
                 "files": [{"file": p.name, "bytes": p.stat().st_size} for p in paths],
                 "weights": weights,
                 "test_f1": recorded_test_f1(headers[0]) if single else AVERAGE_TEST_F1.get(f"{lang}_{choice}"),
-                "license": str(headers[0].get("provenance", {}).get("license", "")),
+                "license": joined_licenses(str(h.get("provenance", {}).get("license", "")) for h in headers),
             })
     return entries
+
+
+def joined_licenses(licenses: Iterable[str]) -> str:
+    """The members' licenses of a choice as one: each distinct clause once, in order, ' AND '-joined
+    (an average inherits every member's data license)."""
+    clauses = [c for text in licenses for c in text.split(" AND ") if c]
+    return " AND ".join(dict.fromkeys(clauses))

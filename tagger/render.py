@@ -174,8 +174,9 @@ def models_table(entries: list) -> Table:  # type: ignore[type-arg]
     # wrap between labels rather than inside one at 80 columns.
     licenses: dict[str, list[str]] = {}
     for e in entries:
-        langs = licenses.setdefault(e["license"].split(" (")[0], [])
-        langs += [e["lang"]] * (e["lang"] not in langs)
+        langs = licenses.setdefault(license_names(e["license"]), [])
+        if e["lang"] not in langs:
+            langs.append(e["lang"])
     table.caption = "license (of the data): " + "; ".join(f"{', '.join(langs)}: {name}" for name, langs in licenses.items())
     table.caption_justify = "left"
     rows: dict[tuple[str, str, tuple[str, ...]], list[dict]] = {}  # type: ignore[type-arg]
@@ -188,3 +189,8 @@ def models_table(entries: list) -> Table:  # type: ignore[type-arg]
         table.add_row("\n".join(names), ", ".join(e["labels"]), "\n".join(f["file"] for f in e["files"]),
                       f"{size:.1f}", "-" if e["test_f1"] is None else f"{e['test_f1']:.4f}")
     return table
+
+
+def license_names(license_: str) -> str:
+    """The license names alone: 'CC BY-NC-SA 4.0 (ner-uk) AND CC BY 4.0 (x)' -> 'CC BY-NC-SA 4.0 AND CC BY 4.0'."""
+    return " AND ".join(dict.fromkeys(c.split(" (")[0] for c in license_.split(" AND ") if c))

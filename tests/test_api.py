@@ -21,6 +21,8 @@ from tagger.annotate import DocEnd, DocStart, TaggedSentence, annotate
 from tagger.cli import cli
 from tagger.documents import Document
 from tagger.notices import license_notice
+from tagger.info import joined_licenses
+from tagger.render import license_names
 from tagger.shipped import AVERAGE_TEST_F1
 from tagger.stream import progress, script_of
 
@@ -205,6 +207,9 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
     if "uk13" in entries:  # two BERTs, the 13-type one read in uk's four types: listed, not the default
         assert [f["file"] for f in entries["uk_bert+uk13"]["files"]] == ["uk_bert.onnx", "uk13_bert.onnx"]
         assert entries["uk_bert+uk13"]["labels"] == entries["uk_bert"]["labels"]
+        # an average inherits every member's data license, each clause once
+        average, members = entries["uk_bert+uk13"]["license"], (entries["uk_bert"]["license"], entries["uk13"]["license"])
+        assert average == joined_licenses(members) and all(m in average for m in members)
         assert entries["uk_bert+uk13"]["weights"] == [0.5, 0.5] and entries["uk_bert+uk13"]["arch"] == "bert+uk13"
         triple = entries["uk_bert+uk13+lstm"]  # all three, chosen on validation: listed, not the default
         assert [f["file"] for f in triple["files"]] == ["uk_bert.onnx", "uk13_bert.onnx", "uk_lstm.onnx"]
@@ -226,6 +231,11 @@ def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
                                    input="Міністр фінансів Сергій Марченко 5 березня 2024 року виділив 100 мільйонів гривень.")
         assert dated.exit_code == 0, dated.output
         assert {"JOB", "PERS", "DATE", "MON"} <= {e["label"] for e in json.loads(dated.stdout)["entities"]}
+
+
+def test_licenses_join_each_clause_once_and_name_them_short() -> None:
+    assert joined_licenses(["A (x) AND B (y)", "B (y)", "", "C (z)"]) == "A (x) AND B (y) AND C (z)"
+    assert license_names("CC BY-NC-SA 4.0 (ner-uk) AND CC BY-NC-SA 4.0 (2.0) AND CC BY 4.0 (w)") == "CC BY-NC-SA 4.0 AND CC BY 4.0"
 
 
 def test_a_model_is_scored_on_the_corpus_its_header_names(tmp_path: Path) -> None:
