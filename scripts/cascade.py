@@ -61,25 +61,19 @@ def focused_windows(counts: Sequence[int], first: int, last: int, capacity: int,
 
 
 def third_scores(third: Tagger, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None,
-                 margin: int | None) -> tuple[list[np.ndarray], list[int], int]:
-    """The third BERT's word scores of every sentence, each sentence's cost in encoder pieces if it
-    alone were unsure (margin None: the text's own windows, as a full run reads them), and the
-    pieces of a full run. Windows run alone score alike in any batch, so each sentence's figures are
-    what the cascade computes for it."""
+                 margin: int | None) -> tuple[list[np.ndarray], list[tuple[int, set[int]]], int]:
+    """The third BERT's word scores of every sentence; each window it reads, as its pieces and the
+    sentences whose words it scores (margin None: the text's own windows, as a full run reads them;
+    else a focused window per sentence); and the pieces of a full run. Windows run alone score alike
+    in any batch, so a cascade that runs only the windows of unsure sentences computes these scores."""
     assert isinstance(third.emit, BertEmitter), "the third model must be a BERT"
     encoder = third.emit.encoder
     joined, lengths = join_runs(sentences, runs) if encoder.document_context else (
         [list(s) for s in sentences], [[len(s)] for s in sentences])
     plan, pieces = encoder.windows(joined)
     full = sum(window_sizes(plan, pieces))
-    marks = sentence_marks(lengths)
-    cost = [0] * len(sentences)
-    if margin is None:
-        for w, size in zip(plan, window_sizes(plan, pieces)):
-            for k in set(marks[w.sentence][w.keep_start : w.keep_end]):
-                cost[k] += size
-        scores = encoder.scored(plan, pieces, third.emit.windows, third.emit.num_labels)
-    else:
+    windows = plan
+    if margin is not None:
         windows = []
         for text, parts in enumerate(lengths):
             counts, first = [len(p) for p in pieces[text]], 0
@@ -87,24 +81,11 @@ def third_scores(third: Tagger, sentences: Sequence[Sequence[str]], runs: Sequen
                 if n:
                     windows += [Window(text, *w) for w in focused_windows(counts, first, first + n, encoder.max_pieces - 2, margin)]
                 first += n
-        for w, size in zip(windows, window_sizes(windows, pieces)):
-            cost[marks[w.sentence][w.keep_start]] += size
-        scores = encoder.scored(windows, pieces, third.emit.windows, third.emit.num_labels)
-    out = [part for text, sizes in zip(scores, lengths) for part in np.split(text, np.cumsum(sizes)[:-1])]
-    return out, cost, full
-
-
-def third_pieces_full(third: Tagger, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None,
-                      unsure: Sequence[bool]) -> int:
-    """Pieces of the text's own windows that score a word of an unsure sentence (each paid once)."""
-    assert isinstance(third.emit, BertEmitter), "the third model must be a BERT"
-    encoder = third.emit.encoder
-    joined, lengths = join_runs(sentences, runs) if encoder.document_context else (
-        [list(s) for s in sentences], [[len(s)] for s in sentences])
-    plan, pieces = encoder.windows(joined)
     marks = sentence_marks(lengths)
-    return sum(size for w, size in zip(plan, window_sizes(plan, pieces))
-               if any(unsure[k] for k in marks[w.sentence][w.keep_start : w.keep_end]))
+    paid = [(size, set(marks[w.sentence][w.keep_start : w.keep_end])) for w, size in zip(windows, window_sizes(windows, pieces))]
+    scores = encoder.scored(windows, pieces, third.emit.windows, third.emit.num_labels)
+    out = [part for text, sizes in zip(scores, lengths) for part in np.split(text, np.cumsum(sizes)[:-1])]
+    return out, paid, full
 
 
 def main() -> None:
@@ -140,16 +121,14 @@ def main() -> None:
             pair_scores = pair.average(each)
             sure = [float(np.exp(p).max(axis=1).min()) if len(p) else 1.0 for p in pair_scores]
             for margin in margins:
-                third, cost, full = third_scores(members[2], sentences, runs, margin)
+                third, paid, full = third_scores(members[2], sentences, runs, margin)
                 triple_scores = triple.average([*each, third])
                 for tau in taus:
                     unsure = [s < tau for s in sure]
                     mixed = [t if u else p for p, t, u in zip(pair_scores, triple_scores, unsure)]
                     f1 = score(tags, labelled(pair.decoder, pair.labels, mixed), types=types).micro.f1
-                    if margin is None:  # a window is paid once, however many unsure sentences it scores
-                        needed = third_pieces_full(members[2], sentences, runs, unsure)
-                    else:
-                        needed = sum(c for c, u in zip(cost, unsure) if u)
+                    # a window is paid once, however many unsure sentences it scores
+                    needed = sum(size for size, scored in paid if any(unsure[k] for k in scored))
                     share_words = sum(len(s) for s, u in zip(sentences, unsure) if u) / words
                     print(f"| {split} | {reading} | {'its windows' if margin is None else f'sentence ± {margin}'} |"
                           f" {tau:g} | {f1:.4f} | {sum(unsure) / len(unsure):.1%} | {share_words:.1%} |"
