@@ -188,7 +188,7 @@ def test_models_table_shows_every_name_and_label_whole_on_an_80_column_terminal(
     labels = {label for e in entries for label in e["labels"]}  # labels wrap between them, not inside one
     assert all(any(re.search(rf"[│ ]{re.escape(label)}[, ]", line) for line in lines) for label in labels)
     for e in entries:  # each language's license, once, under the table
-        assert f"{e['lang']}: {e['license'].split(' (')[0]}" in lines[-1]
+        assert f"{e['lang']}: {license_names(e['license'])}" in lines[-1]
 
 
 def test_models_lists_every_shipped_choice_and_model_takes_its_names() -> None:
