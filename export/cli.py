@@ -8,21 +8,29 @@ import click
 
 
 @click.command("export")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="ONNX file to write [default: the checkpoint's name with .onnx]")
+              help="ONNX file to write [default: the checkpoint's name with .onnx; needed for several]")
 @click.option("--quantize", type=click.Choice(["int8", "int8-fp16"]), default=None,
               help="write the dynamically quantised graph (int8: all weights INT8; int8-fp16: lookup tables and"
               " LSTMs INT8, encoder matrices float16); prints the test F1 before and after")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="corpus folder for --quantize's test F1 [default: the one trained on, else $TAGGER_DATA, else the Hub]")
-def export(checkpoint: Path, output: Path | None, quantize: str | None, data: str | None) -> None:
-    """Export CHECKPOINT (best_lstm.pth, best_bert.pth) to one self-contained ONNX file."""
+def export(checkpoints: tuple[Path, ...], output: Path | None, quantize: str | None, data: str | None) -> None:
+    """Export CHECKPOINT (best_lstm.pth, best_bert.pth) to one self-contained ONNX file.
+
+    Several (seeds of one recipe: checkpoints, or .onnx files already exported from them) become one
+    file of several heads, their mean label probability, as `--model A --model B` would average them;
+    weights they share (a BiLSTM's frozen piece table) are stored once."""
     from tagger.errors import TaggerError
-    from tagger.export.onnx import export_checkpoint
 
     try:
-        report = export_checkpoint(checkpoint, output, quantize, data)
+        if len(checkpoints) > 1:
+            merge(checkpoints, output, quantize, data)
+            return
+        from tagger.export.onnx import export_checkpoint
+
+        report = export_checkpoint(checkpoints[0], output, quantize, data)
     except TaggerError as err:
         raise click.ClickException(str(err)) from None
     click.echo(
@@ -40,3 +48,32 @@ def export(checkpoint: Path, output: Path | None, quantize: str | None, data: st
             f" {report.size_bytes / 1e6:.1f} MB",
             err=True,
         )
+
+
+def merge(files: tuple[Path, ...], output: Path | None, quantize: str | None, data: str | None) -> None:
+    """`tagger export A B ...`: each checkpoint exported (an .onnx file taken as it is), then merged."""
+    import tempfile
+
+    import onnx
+
+    from tagger.errors import TaggerError
+    from tagger.export.heads import merge_heads, read_header, test_split
+
+    if output is None:
+        raise TaggerError("several files make one: name it with -o FILE.onnx")
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_files = []
+        for k, path in enumerate(files):
+            if path.suffix == ".onnx":
+                onnx_files.append(path)
+                continue
+            from tagger.export.onnx import export_checkpoint
+
+            report = export_checkpoint(path, Path(folder) / f"head{k}.onnx", quantize, data)
+            click.echo(f"{path}: parity with torch max diff {report.max_diff:.1e}", err=True)
+            onnx_files.append(report.path)
+        header = read_header(onnx.load(str(onnx_files[0]), load_external_data=False), onnx_files[0])
+        merged = merge_heads(onnx_files, output, test_split(header, data))
+    click.echo(f"wrote {merged.path} ({merged.size_bytes / 1e6:.1f} MB): {merged.heads} heads, their mean;"
+               f" {merged.shared_bytes / 1e6:.1f} MB of weights stored once; each head's scores as its file's"
+               f" (max diff {merged.max_diff:.1e}); test F1 {merged.test_f1:.4f}", err=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from tagger.errors import ArtifactError
-from tagger.header import META_KEY, Header, check_header
+from tagger.header import META_KEY, Header, check_header, heads_of
 from tagger.runtime import create_session
 
 
@@ -56,13 +56,14 @@ def load_artifact(path: str | Path, device: str = "auto", threads: int | None = 
         raise ArtifactError(f"{path}: tagger metadata is not valid JSON ({err}); re-export it") from None
     header = check_header(data, path)
     outputs = {o.name: o for o in session.get_outputs()}
-    output = outputs.get(header["output"])
-    if output is None:
-        raise ArtifactError(f"{path}: the graph has no output {header['output']!r}; re-export it")
-    width = output.shape[-1]
-    if isinstance(width, int) and width != len(header["labels"]):
-        raise ArtifactError(
-            f"{path}: the graph scores {width} labels but the header lists"
-            f" {len(header['labels'])}; the file is inconsistent, re-export it"
-        )
+    for head in heads_of(header):
+        output = outputs.get(head["output"])
+        if output is None:
+            raise ArtifactError(f"{path}: the graph has no output {head['output']!r}; re-export it")
+        width = output.shape[-1]
+        if isinstance(width, int) and width != len(header["labels"]):
+            raise ArtifactError(
+                f"{path}: the graph scores {width} labels but the header lists"
+                f" {len(header['labels'])}; the file is inconsistent, re-export it"
+            )
     return Artifact(path, header, session)

@@ -4,7 +4,8 @@ A BiLSTM and a fine-tuned BERT err in different places, so their average usually
 (README, "Averaging": test F1 +0.9 points on uk and +1.6 on en, on average over pairings of seeds).
 Raw scores can't be averaged across archs (a CRF's emissions and a softmax's logits differ in
 scale), so each model's scores become probabilities first: the marginals of its own chain (its CRF
-transitions, or the IOB2 constraints alone), by forward-backward.
+transitions, or the IOB2 constraints alone), by forward-backward (`Tagger.probabilities`; a file of
+several heads gives the mean of theirs).
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import numpy as np
 from tagger.artifact import Artifact, load_artifact
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError, TaggerError
-from tagger.predict import SentenceTagger, Tagger, labelled, marginals_all, span_scores
+from tagger.predict import TINY, SentenceTagger, Tagger, labelled
 from tagger.scheme import entity_types, projection_matrix
-
-TINY = 1e-12  # keeps log(0) finite where every model rules a label out
 
 
 class Ensemble:
@@ -87,8 +86,7 @@ class Ensemble:
     def average(self, each: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
         """log of the weighted mean of the members' label marginals, from each member's word scores."""
         empty = np.zeros((0, len(self.labels)), np.float32)
-        probs = [[w * (np.exp(m) if p is None else np.exp(m) @ p) if len(m) else empty
-                  for m in marginals_all(t.decoder, e)]
+        probs = [[w * (q if p is None else q @ p) if len(q) else empty for q in t.probabilities(e)]
                  for t, w, p, e in zip(self.taggers, self.weights, self.projections, each)]
         return [np.log(sum(p) + TINY).astype(np.float32) for p in zip(*probs)]
 
@@ -102,7 +100,7 @@ class Ensemble:
         probabilities of that exact span and label, each under its own chain."""
         each = [t.emit(sentences, runs) for t in self.taggers]
         tags = labelled(self.decoder, self.labels, self.average(each))
-        member = [span_scores(t.decoder, t.labels, e, tags, r) for t, r, e in zip(self.taggers, self.readings, each)]
+        member = [t.entity_scores(e, tags, r) for t, r, e in zip(self.taggers, self.readings, each)]
         scores = [[float(sum(w * p[k] for w, p in zip(self.weights, probs))) for k in range(len(probs[0]))]
                   for probs in zip(*member)]
         return tags, scores

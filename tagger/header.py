@@ -25,6 +25,14 @@ class CrfScores(TypedDict):
     end: list[float]  # (num_labels,)
 
 
+class Head(TypedDict, total=False):
+    """One of several models a file holds over shared inputs (seeds of one recipe, say): the graph
+    output of its emission scores and its CRF. The file's model is their mean label probability."""
+
+    output: str
+    crf: CrfScores  # absent: IOB2 constraints only
+
+
 class Provenance(TypedDict, total=False):
     """Where the model came from. Export writes every key; readers use .get (nothing here is needed to tag)."""
 
@@ -36,6 +44,7 @@ class Provenance(TypedDict, total=False):
     train_git_sha: str
     export_git_sha: str
     exported_at: str
+    heads: list[dict[str, Any]]  # a file of several heads: each head's own provenance, in head order
     torch_version: str
     tagger_version: str
     opset: int
@@ -72,6 +81,7 @@ class _CommonOptional(TypedDict, total=False):
     crf: CrfScores  # absent: IOB2 constraints only
     encoder: str  # the pretrained encoder (a BERT's, or a BiLSTM's context encoder)
     quantization: Quantization  # absent: float32 weights
+    heads: list[Head]  # two or more: the file averages them (the first is `output` and `crf`); absent: one
 
 
 class _LstmOptional(TypedDict, total=False):
@@ -140,4 +150,19 @@ def check_header(header: object, path: Path) -> Header:
         raise ArtifactError(
             f"{path}: tagger header lacks {', '.join(missing)} (needed by arch {arch!r}); re-export the model"
         )
+    heads = header.get("heads")
+    if heads is not None and not (isinstance(heads, list) and len(heads) >= 2 and all(
+            isinstance(h, dict) and isinstance(h.get("output"), str) for h in heads)):
+        raise ArtifactError(f"{path}: tagger header's heads are not a list of two or more {{'output': ...}};"
+                            " re-export the model")
     return cast(Header, header)
+
+
+def heads_of(header: Header) -> list[Head]:
+    """The models a file holds, each its output and CRF: the header's heads, or the one it describes."""
+    if "heads" in header:
+        return list(header["heads"])
+    head: Head = {"output": header["output"]}
+    if "crf" in header:
+        head["crf"] = header["crf"]
+    return [head]

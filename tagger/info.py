@@ -96,6 +96,11 @@ def describe(artifact: Artifact) -> dict[str, Any]:
         "quantization": None if not quantization else {
             "method": quantization.get("method"), "test_f1_float32": quantization.get("test_f1_fp32"),
             "test_f1_int8": quantization.get("test_f1_int8"), "float32_bytes": quantization.get("fp32_bytes")},
+        # A file of several heads (seeds of one recipe): each head's seed and training scores.
+        "heads": [{"seed": head.get("config", {}).get("seed"),
+                   "validation_f1": micro_f1(head.get("metrics", {}), "validation"),
+                   "test_f1_float32": micro_f1(head.get("metrics", {}), "test")}
+                  for head in provenance.get("heads", [])],
         "trained_at": provenance.get("trained_at"), "exported_at": provenance.get("exported_at"),
         "commit": provenance.get("export_git_sha"),
         "providers_here": [p.removesuffix("ExecutionProvider") for p in providers],

@@ -14,7 +14,7 @@ from tagger.batching import length_batches, prefetched
 from tagger.decode import Decoder
 from tagger.errors import ArtifactError
 from tagger.features import LstmEncoder
-from tagger.header import Header
+from tagger.header import Header, heads_of
 from tagger.scheme import Span, tags_to_spans
 from tagger.subwords import SubwordEncoder
 from tagger.vocab import LstmVocab
@@ -27,6 +27,7 @@ MAX_BATCH = 64  # sentences per call
 DECODE_WORDS = 2048  # padded words per Viterbi batch: numpy's cost is per step, so larger is cheaper
 DECODE_BATCH = 256  # sentences per Viterbi batch
 SCORE_WORDS = 1024  # padded words per forward-backward of the entity scores: its float64 tables stay small
+TINY = 1e-12  # keeps log(0) finite where every model (or head) rules a label out
 
 # Word scores of each sentence: a list of (words, num_labels) arrays.
 EmitFn = Callable[[Sequence[Sequence[str]]], list[np.ndarray]]
@@ -100,15 +101,17 @@ def padded_batches(emissions: Sequence[np.ndarray], cells: int | None = None,
 
 
 class OnnxRun:
-    """The graph's scores for named inputs, from an ONNX Runtime session."""
+    """The graph's scores for named inputs, from an ONNX Runtime session; a file of several heads
+    gives theirs side by side on the last axis, so one run feeds them all."""
 
-    def __init__(self, session: ort.InferenceSession, output: str) -> None:
+    def __init__(self, session: ort.InferenceSession, outputs: Sequence[str]) -> None:
         self.session = session
-        self.output = output
+        self.outputs = list(outputs)
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """Graph inputs -> the output, (batch, positions, num_labels)."""
-        return self.session.run([self.output], inputs)[0]
+        """Graph inputs -> the outputs, (batch, positions, heads * num_labels)."""
+        found = self.session.run(self.outputs, inputs)
+        return found[0] if len(found) == 1 else np.concatenate(found, axis=-1)
 
 
 class LstmEmitter:
@@ -160,19 +163,25 @@ class BertEmitter:
 
 
 def emitter_of(artifact: Artifact) -> LstmEmitter | BertEmitter:
-    """The word scorer of an artifact's graph, for its arch."""
+    """The word scorer of an artifact's graph, for its arch: (words, heads * num_labels) per sentence."""
     header = artifact.header
-    run = OnnxRun(artifact.session, header["output"])
+    heads = heads_of(header)
+    run = OnnxRun(artifact.session, [head["output"] for head in heads])
     if header["arch"] == "lstm":
         return LstmEmitter(LstmEncoder(LstmVocab.from_json(header["vocab"])), run)
-    return BertEmitter(SubwordEncoder.from_json(header["subwords"]), run, len(header["labels"]))
+    return BertEmitter(SubwordEncoder.from_json(header["subwords"]), run, len(heads) * len(header["labels"]))
 
 
-def decoder_of(header: Header) -> Decoder:
-    """The decoder a header describes: IOB2 constraints, plus its CRF's scores if it has them."""
-    crf: dict[str, Any] = dict(header.get("crf") or {})
-    return Decoder(list(header["labels"]),
+def chain_decoder(labels: Sequence[str], crf: Mapping[str, Any] | None) -> Decoder:
+    """The decoder of one chain: IOB2 constraints, plus its CRF's scores if it has them."""
+    crf = crf or {}
+    return Decoder(list(labels),
                    *(np.asarray(crf[k], np.float32) if k in crf else None for k in ("transitions", "start", "end")))
+
+
+def head_decoders(header: Header) -> list[Decoder]:
+    """One decoder per head of the file (one for a file of one model)."""
+    return [chain_decoder(header["labels"], head.get("crf")) for head in heads_of(header)]
 
 
 class SentenceTagger(Protocol):
@@ -197,16 +206,22 @@ class SentenceTagger(Protocol):
 
 
 class Tagger:
-    """Predicts IOB2 tags with an artifact: word scores from the graph, then constrained Viterbi."""
+    """Predicts IOB2 tags with an artifact: word scores from the graph, then constrained Viterbi.
+
+    A file of several heads (seeds of one recipe sharing their inputs) is one model: the mean of its
+    heads' label probabilities, each head's under its own chain, as an Ensemble of them would be, from
+    one run of the graph."""
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
         try:
-            self.decoder = decoder_of(artifact.header)
+            self.decoders = head_decoders(artifact.header)
             self.emit: LstmEmitter | BertEmitter = emitter_of(artifact)
         except Exception as err:  # noqa: BLE001 - bad values, a tokenizer that won't load (the keys were checked)
             raise ArtifactError(f"{artifact.path}: malformed tagger header ({type(err).__name__}: {err}"[:300]
                                 + "); re-export it") from None
+        # Several heads: Viterbi over their mean probabilities, which already hold each head's chain.
+        self.decoder = self.decoders[0] if len(self.decoders) == 1 else Decoder(self.labels)
 
     @property
     def labels(self) -> list[str]:
@@ -228,21 +243,46 @@ class Tagger:
         """The model file, as a list (an Ensemble has several)."""
         return [self.artifact]
 
+    def heads(self, emissions: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        """`emit`'s word scores split per head: [head][sentence] (words, num_labels)."""
+        width = len(self.labels)
+        return [[e[:, k * width : (k + 1) * width] for e in emissions] for k in range(len(self.decoders))]
+
+    def probabilities(self, emissions: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each sentence's (words, num_labels) probability of each label: the mean over heads of
+        the marginals of each head's chain."""
+        each = [marginals_all(d, e) for d, e in zip(self.decoders, self.heads(emissions))]
+        return [sum(np.exp(m) for m in ms) / len(ms) if len(ms[0]) else ms[0] for ms in zip(*each)]
+
+    def entity_scores(self, emissions: Sequence[np.ndarray], tags: Sequence[Sequence[str]],
+                      readings: Mapping[str, Sequence[str]] | None = None) -> list[list[float]]:
+        """Each entity's probability (its exact span and label), the mean over heads, as `span_scores`."""
+        each = [span_scores(d, self.labels, e, tags, readings) for d, e in zip(self.decoders, self.heads(emissions))]
+        return [[sum(p[k] for p in ps) / len(ps) for k in range(len(ps[0]))] for ps in zip(*each)]
+
+    def scores(self, emissions: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        """What `self.decoder` reads: the graph's own scores (one head), or the log of the heads' mean
+        probabilities."""
+        if len(self.decoders) == 1:
+            return emissions
+        empty = np.zeros((0, len(self.labels)), np.float32)
+        return [np.log(p + TINY).astype(np.float32) if len(p) else empty for p in self.probabilities(emissions)]
+
     def tag(self, sentences: Sequence[Sequence[str]], runs: Sequence[Hashable] | None = None) -> list[list[str]]:
         """IOB2 tags of each sentence (any length, empty ones too), in input order.
 
         `runs`: each sentence's document id; a model trained with document context reads the
         consecutive sentences of a document together (None: all sentences are one document).
         """
-        return labelled(self.decoder, self.labels, self.emit(sentences, runs))
+        return labelled(self.decoder, self.labels, self.scores(self.emit(sentences, runs)))
 
     def tag_scored(self, sentences: Sequence[Sequence[str]],
                    runs: Sequence[Hashable] | None = None) -> tuple[list[list[str]], list[list[float]]]:
         """Tags as `tag` gives them, and each entity's probability under this model's chain
-        (its CRF transitions, or the IOB2 constraints alone), in `tags_to_spans` order."""
+        (its CRF transitions, or the IOB2 constraints alone; the mean over heads), in `tags_to_spans` order."""
         emissions = self.emit(sentences, runs)
-        tags = labelled(self.decoder, self.labels, emissions)
-        return tags, span_scores(self.decoder, self.labels, emissions, tags)
+        tags = labelled(self.decoder, self.labels, self.scores(emissions))
+        return tags, self.entity_scores(emissions, tags)
 
 
 def tag_with(emit: EmitFn, decoder: Decoder, labels: Sequence[str], sentences: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -125,7 +125,7 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
     table = Table(title=facts["file"], title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    scores, data, q = facts["scores"], facts["training_data"], facts["quantization"]
+    scores, data, q, heads = facts["scores"], facts["training_data"], facts["quantization"], facts.get("heads")
     where = scores.get("measured_on") or {}
 
     def f1(value: float | None) -> str:
@@ -142,12 +142,16 @@ def info_table(facts: dict) -> Table:  # type: ignore[type-arg]
         ("license", str(facts["license"])),
         ("test F1 (this file)", f1(scores["test_f1_file"])
          + (f" on {where.get('cpu')} ({', '.join(where.get('flags', []))}), onnxruntime {where.get('onnxruntime')}" if where else "")),
-        ("validation F1 (training)", f1(scores["validation_f1"])
+        ("validation F1 (training)", f1(scores["validation_f1"]) + (" (the first head)" if heads else "")
          + ("" if data["validation_held_out"] is not False or scores["validation_f1"] is None
             else " (the split was trained on: not a held-out score)")),
+        *([("heads", f"{len(heads)}, the mean of their label probabilities: seeds "
+            + ", ".join(str(h["seed"]) for h in heads) + "; validation F1 (training) "
+            + ", ".join(f1(h["validation_f1"]) for h in heads))] if heads else []),
         ("quantisation", "none (float32)" if not q else
-         f"{q['method']}; test F1 {f1(q['test_f1_float32'])} float32 -> {f1(q['test_f1_int8'])}, "
-         f"{(q['float32_bytes'] or 0) / 1e6:.0f} MB -> {facts['size_bytes'] / 1e6:.0f} MB"),
+         f"{q['method']}; " + (f"test F1 {f1(q['test_f1_int8'])} (the heads' mean)" if heads else
+                               f"test F1 {f1(q['test_f1_float32'])} float32 -> {f1(q['test_f1_int8'])}, "
+                               f"{(q['float32_bytes'] or 0) / 1e6:.0f} MB -> {facts['size_bytes'] / 1e6:.0f} MB")),
         ("exported", f"{facts['exported_at']} (commit {str(facts['commit'])[:10]})"),
         ("runs here on", ", ".join(facts["providers_here"])),
     ]

@@ -196,7 +196,11 @@ class Scheme13:
         self.artifact = SimpleNamespace(language=language, labels=LABELS13, path=Path("uk13.onnx"))
         self.decoder = Decoder(LABELS13, rng.normal(size=(n, n)).astype(np.float32),
                                rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32))
+        self.decoders = [self.decoder]
         self.scores = {tuple(s): rng.normal(scale=2.0, size=(len(s), n)).astype(np.float32) for s in sentences}
+
+    # read as a Tagger of one head reads its scores
+    heads, probabilities, entity_scores = Tagger.heads, Tagger.probabilities, Tagger.entity_scores
 
     def emit(self, sentences: list[list[str]], runs: object = None) -> list[np.ndarray]:
         return [self.scores[tuple(s)] for s in sentences]

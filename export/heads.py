@@ -1,0 +1,198 @@
+"""Several exported files of one recipe (its seeds, say) as one file of several heads.
+
+The graphs run side by side over the inputs they share, and a weight they hold alike (a BiLSTM's
+frozen e5 piece table: 6.7 of uk_lstm's 12.1 MB) is stored once, so a second seed costs its own
+weights only. The file's model is the mean of its heads' label probabilities, each head's under its
+own CRF (`tagger.predict.Tagger`), which is what `--model A --model B` averages at equal weights,
+from one run of one graph. The heads must read the same inputs alike: same arch, labels, vocabulary
+and tokenizer; anything else is refused with the key that differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import onnx
+
+from tagger.artifact import load_artifact
+from tagger.atomic import atomic_path
+from tagger.conll import Sentence
+from tagger.errors import TaggerError
+from tagger.evaluation import evaluate
+from tagger.export.header import set_header
+from tagger.header import META_KEY, Header, Quantization, check_header
+from tagger.predict import Tagger
+from tagger.runtime import machine
+from tagger.train.provenance import git_sha
+
+# What every head must hold alike: what turns text into the graph's inputs and reads its outputs.
+SHARED_KEYS = ("arch", "language", "labels", "inputs", "vocab", "subwords", "casing", "max_length",
+               "encoder", "context_layers", "window", "decoding")
+PARITY_ATOL = 1e-5  # the same kernels on the same inputs: any larger difference is a wiring bug
+
+
+@dataclass(frozen=True)
+class HeadsReport:
+    """What merging wrote and proved."""
+
+    path: Path
+    size_bytes: int
+    heads: int
+    shared_bytes: int  # weights stored once instead of once a head
+    max_diff: float  # each head's scores against its source file's, over the test split
+    test_f1: float | None  # the merged file's, on the test split
+
+
+def read_header(graph: onnx.ModelProto, path: Path) -> Header:
+    """The checked tagger header of a loaded file, or a TaggerError saying how to get one."""
+    props = {p.key: p.value for p in graph.metadata_props}
+    if META_KEY not in props:
+        raise TaggerError(f"{path}: not a tagger model (no header); pass files made by `tagger export`")
+    return check_header(json.loads(props[META_KEY]), path)
+
+
+def check_alike(headers: Sequence[Header], graphs: Sequence[onnx.ModelProto], paths: Sequence[Path]) -> None:
+    """Refuse files that cannot share inputs, naming the first key that differs."""
+    for path, header, graph in zip(paths[1:], headers[1:], graphs[1:]):
+        for key in SHARED_KEYS:
+            if header.get(key) != headers[0].get(key):
+                raise TaggerError(f"{path}: its {key} differs from {paths[0]}'s; only models of one recipe and"
+                                  " data (the same labels and vocabulary) can share a file")
+        if [i.SerializeToString() for i in graph.graph.input] != [i.SerializeToString() for i in graphs[0].graph.input]:
+            raise TaggerError(f"{path}: its graph inputs differ from {paths[0]}'s; re-export both with this tagger")
+        if {(o.domain, o.version) for o in graph.opset_import} != {(o.domain, o.version) for o in graphs[0].opset_import}:
+            raise TaggerError(f"{path}: its opsets differ from {paths[0]}'s; re-export both with this tagger")
+    for path, header, graph in zip(paths, headers, graphs):
+        if "heads" in header or len(graph.graph.output) != 1:
+            raise TaggerError(f"{path}: already holds several heads; merge the files of one model each")
+
+
+def tensor_key(tensor: onnx.TensorProto) -> str:
+    """The content of an initializer, whatever its name: equal keys hold equal weights."""
+    copy = onnx.TensorProto()
+    copy.CopyFrom(tensor)
+    copy.name = copy.doc_string = ""
+    if copy.data_location == onnx.TensorProto.DEFAULT:  # stated or not, the same place (exporters differ)
+        copy.ClearField("data_location")
+    return hashlib.sha256(copy.SerializeToString()).hexdigest()
+
+
+def merged_graph(graphs: Sequence[onnx.ModelProto], outputs: Sequence[str]) -> tuple[onnx.ModelProto, int]:
+    """The first graph with the others' nodes beside it, reading the same graph inputs; head k's names
+    take the prefix `hK/`, its output is `outputs[k]`, and an initializer equal to one already there is
+    read from it. Returns the model and the bytes stored once instead of twice."""
+    model = onnx.ModelProto()
+    model.CopyFrom(graphs[0])
+    graph = model.graph
+    inputs = {i.name for i in graph.input}
+    stored = {tensor_key(t): t.name for t in graph.initializer}
+    shared = 0
+    for k, other in enumerate(graphs[1:], start=1):
+        source_output = other.graph.output[0].name
+        names: dict[str, str] = {name: name for name in inputs}
+        names[""] = ""  # an omitted optional input stays omitted
+        names[source_output] = outputs[k]
+        for tensor in other.graph.initializer:
+            key = tensor_key(tensor)
+            if key in stored:
+                names[tensor.name] = stored[key]
+                shared += len(tensor.SerializeToString())
+                continue
+            names[tensor.name] = stored[key] = f"h{k}/{tensor.name}"
+            copy = graph.initializer.add()
+            copy.CopyFrom(tensor)
+            copy.name = names[tensor.name]
+
+        def renamed(name: str, k: int = k, names: dict[str, str] = names) -> str:
+            return names.setdefault(name, f"h{k}/{name}")
+
+        for node in other.graph.node:
+            if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+                raise TaggerError(f"node {node.name} ({node.op_type}) holds a subgraph; merging such graphs is not supported")
+            copy = graph.node.add()
+            copy.CopyFrom(node)
+            copy.name = f"h{k}/{node.name}"
+            copy.input[:] = [renamed(n) for n in node.input]
+            copy.output[:] = [renamed(n) for n in node.output]
+        for info in other.graph.value_info:
+            copy = graph.value_info.add()
+            copy.CopyFrom(info)
+            copy.name = renamed(info.name)
+        out = graph.output.add()
+        out.CopyFrom(other.graph.output[0])
+        out.name = outputs[k]
+    return model, shared
+
+
+def merged_header(headers: Sequence[Header], outputs: Sequence[str], test_f1: float | None,
+                  test_sentences: int) -> Header:
+    """The first file's header, with every head's output, CRF and provenance; its quantisation
+    method is theirs (checked alike), its test F1 the merged file's."""
+    first = headers[0]
+    heads = [{"output": out, **({"crf": h["crf"]} if "crf" in h else {})} for out, h in zip(outputs, headers)]
+    provenance = {**first["provenance"], "heads": [h["provenance"] for h in headers], "export_git_sha": git_sha(),
+                  "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    header = cast(dict[str, Any], {**first, "heads": heads, "provenance": provenance})
+    if "quantization" in first:
+        quantization: Quantization = {k: v for k, v in first["quantization"].items()  # type: ignore[assignment]
+                                      if k in ("mode", "method")}
+        if test_f1 is not None:
+            quantization.update({"test_f1_int8": round(test_f1, 4), "test_sentences": test_sentences,
+                                 "measured_on": machine()})
+        header["quantization"] = quantization
+    return cast(Header, header)
+
+
+def test_split(header: Header, data: str | None) -> list[Sentence]:
+    """The test split of the corpus a header names: from `data`, else the folder it was trained from,
+    else $TAGGER_DATA or the Hub (`tagger evaluate`'s order)."""
+    from tagger.corpus import known_corpus, load_split
+
+    recorded = header["provenance"].get("data", {})
+    source = str(recorded.get("source", ""))
+    folder = data or (source if source and Path(source).is_dir() else None)
+    return load_split(header["language"], "test", folder, known_corpus(recorded.get("corpus"), header["language"]))
+
+
+def merge_heads(paths: Sequence[Path], out: Path, test: Sequence[Sentence] | None = None) -> HeadsReport:
+    """Write the files at `paths` as one file of several heads at `out` (atomically), after proving
+    that each head scores the test sentences as its source file does; `test` also gives the header
+    its test F1 (None: no score is recorded)."""
+    if len(paths) < 2:
+        raise TaggerError("give two or more model files to merge into one")
+    graphs = [onnx.load(str(p)) for p in paths]
+    headers = [read_header(g, p) for g, p in zip(graphs, paths)]
+    check_alike(headers, graphs, paths)
+    if headers[0].get("quantization", {}).get("method") != headers[1].get("quantization", {}).get("method"):
+        raise TaggerError(f"{paths[1]}: quantised otherwise than {paths[0]}; export both alike")
+    first = headers[0]["output"]
+    outputs = [first, *(f"{first}_{k}" for k in range(1, len(paths)))]
+    model, shared = merged_graph(graphs, outputs)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder) / out.name
+        onnx.save(model, str(tmp))
+        set_header(tmp, merged_header(headers, outputs, None, 0))
+        merged = Tagger(load_artifact(tmp, device="cpu"))
+        sentences = [list(s.words) for s in test] if test else [["tagger"]]
+        both = merged.heads(merged.emit(sentences))
+        max_diff = 0.0
+        for k, path in enumerate(paths):
+            alone = Tagger(load_artifact(path, device="cpu")).emit(sentences)
+            diffs = [float(np.max(np.abs(a - b))) for a, b in zip(alone, both[k]) if len(a)]
+            max_diff = max([max_diff, *diffs])
+        if not max_diff <= PARITY_ATOL:
+            raise TaggerError(f"merged heads differ from their files by {max_diff:.1e} (atol {PARITY_ATOL:.0e});"
+                              " nothing written. This is a bug in merging, please report it")
+        test_f1 = evaluate(merged, test).micro.f1 if test else None
+        set_header(tmp, merged_header(headers, outputs, test_f1, len(test or ())))
+        with atomic_path(out) as final:
+            final.write_bytes(tmp.read_bytes())
+    return HeadsReport(out, out.stat().st_size, len(paths), shared, max_diff, test_f1)
