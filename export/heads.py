@@ -23,12 +23,12 @@ import numpy as np
 import onnx
 
 from tagger.artifact import load_artifact
-from tagger.atomic import atomic_path
+from tagger.atomic import atomic_path, writable_folder
 from tagger.conll import Sentence
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.header import set_header
-from tagger.header import META_KEY, Header, Quantization, check_header
+from tagger.header import HEADS_FORMAT_VERSION, META_KEY, Header, Quantization, check_header
 from tagger.predict import Tagger
 from tagger.runtime import machine
 from tagger.train.provenance import git_sha
@@ -49,6 +49,14 @@ class HeadsReport:
     shared_bytes: int  # weights stored once instead of once a head
     max_diff: float  # each head's scores against its source file's, over the test split
     test_f1: float | None  # the merged file's, on the test split
+
+
+def loaded(path: Path) -> onnx.ModelProto:
+    """An ONNX file's model, or a TaggerError naming the file."""
+    try:
+        return onnx.load(str(path))
+    except Exception as err:  # noqa: BLE001 - protobuf's decode errors have no common public type
+        raise TaggerError(f"{path}: not an ONNX file ({type(err).__name__}); pass files made by `tagger export`") from None
 
 
 def read_header(graph: onnx.ModelProto, path: Path) -> Header:
@@ -140,7 +148,8 @@ def merged_header(headers: Sequence[Header], outputs: Sequence[str], test_f1: fl
     heads = [{"output": out, **({"crf": h["crf"]} if "crf" in h else {})} for out, h in zip(outputs, headers)]
     provenance = {**first["provenance"], "heads": [h["provenance"] for h in headers], "export_git_sha": git_sha(),
                   "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    header = cast(dict[str, Any], {**first, "heads": heads, "provenance": provenance})
+    header = cast(dict[str, Any], {**first, "format_version": HEADS_FORMAT_VERSION, "heads": heads,
+                                   "provenance": provenance})
     if "quantization" in first:
         quantization: Quantization = {k: v for k, v in first["quantization"].items()  # type: ignore[assignment]
                                       if k in ("mode", "method")}
@@ -168,11 +177,13 @@ def merge_heads(paths: Sequence[Path], out: Path, test: Sequence[Sentence] | Non
     its test F1 (None: no score is recorded)."""
     if len(paths) < 2:
         raise TaggerError("give two or more model files to merge into one")
-    graphs = [onnx.load(str(p)) for p in paths]
+    writable_folder(out)
+    graphs = [loaded(p) for p in paths]
     headers = [read_header(g, p) for g, p in zip(graphs, paths)]
     check_alike(headers, graphs, paths)
-    if headers[0].get("quantization", {}).get("method") != headers[1].get("quantization", {}).get("method"):
-        raise TaggerError(f"{paths[1]}: quantised otherwise than {paths[0]}; export both alike")
+    for path, header in zip(paths[1:], headers[1:]):
+        if header.get("quantization", {}).get("method") != headers[0].get("quantization", {}).get("method"):
+            raise TaggerError(f"{path}: quantised otherwise than {paths[0]}; export them alike")
     first = headers[0]["output"]
     outputs = [first, *(f"{first}_{k}" for k in range(1, len(paths)))]
     model, shared = merged_graph(graphs, outputs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ import torch
 
 import tagger
 from tagger.artifact import load_artifact
-from tagger.atomic import atomic_path
+from tagger.atomic import atomic_path, writable_folder
 from tagger.decode import Decoder
 from tagger.errors import TaggerError
 from tagger.export.fusion import FusionError, fuse, lean_copy
@@ -222,20 +220,6 @@ def check_parity(exportable: Exportable, labels: list[str], onnx_path: Path, gro
                 f"export refused: tags from ONNX Runtime differ from torch's on a batch of {len(batch)}"
             )
     return max_diff
-
-
-def writable_folder(out: Path) -> None:
-    """Prove the output folder exists and is writable before any work."""
-    if not out.parent.is_dir():
-        raise TaggerError(f"{out.parent}: no such folder for the ONNX file; create it or pass -o FILE")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise TaggerError(
-            f"{out.parent}: cannot write the ONNX file there ({err.strerror}); pass -o FILE in a writable folder"
-        ) from None
 
 
 def write_graph(exportable: Exportable, header: Header, sample: list[list[str]], path: Path) -> dict[str, int] | None:

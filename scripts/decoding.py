@@ -38,7 +38,7 @@ def main() -> None:
         tagger = Tagger(load_artifact(path, "cpu"))
         labels = tagger.labels
         gold = load_split(tagger.artifact.language, args.split, args.data)
-        emissions = tagger.emit([s.words for s in gold], None)
+        emissions = tagger.scores(tagger.emit([s.words for s in gold], None))  # several heads: their mean
         argmax = [[labels[i] for i in e.argmax(axis=1)] for e in emissions]
         viterbi = [[labels[i] for i in path] for path in decode_all(tagger.decoder, emissions)]
         types = entity_types(labels)

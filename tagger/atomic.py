@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tagger.errors import TaggerError
+
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -31,3 +33,17 @@ def write_text_atomic(target: str | Path, chunks: Iterable[str]) -> None:
     with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(chunk)
+
+
+def writable_folder(out: Path) -> None:
+    """Prove the output folder exists and is writable before any work."""
+    if not out.parent.is_dir():
+        raise TaggerError(f"{out.parent}: no such folder for the ONNX file; create it or pass -o FILE")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise TaggerError(
+            f"{out.parent}: cannot write the ONNX file there ({err.strerror}); pass -o FILE in a writable folder"
+        ) from None

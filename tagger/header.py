@@ -13,7 +13,10 @@ from typing import Any, Literal, TypedDict, Union, cast
 
 from tagger.errors import ArtifactError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what a file of one model is written as: every reader reads it
+# A file of several heads (`heads`) is written as 2: a reader of version 1 would take it for its
+# first head alone, so it is told to upgrade instead. This reader reads both.
+HEADS_FORMAT_VERSION = 2
 META_KEY = "tagger"  # metadata_props key holding the JSON header
 
 
@@ -137,9 +140,9 @@ def check_header(header: object, path: Path) -> Header:
     if missing:
         raise ArtifactError(f"{path}: tagger header lacks {', '.join(missing)}; re-export the model")
     version = header["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > HEADS_FORMAT_VERSION:
         raise ArtifactError(
-            f"{path}: model format {version!r} is newer than this tagger reads ({FORMAT_VERSION});"
+            f"{path}: model format {version!r} is newer than this tagger reads ({HEADS_FORMAT_VERSION});"
             " upgrade with `pip install -U tagger`"
         )
     arch = header["arch"]

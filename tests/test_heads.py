@@ -19,6 +19,7 @@ from tagger.ensemble import Ensemble
 from tagger.errors import ArtifactError, TaggerError
 from tagger.export.header import set_header
 from tagger.export.heads import merge_heads, read_header
+from tagger.header import HEADS_FORMAT_VERSION
 from tagger.predict import Tagger
 
 # Words the tiny models never saw, beside the corpus's own: unknown words take the heads apart.
@@ -51,6 +52,8 @@ def test_a_file_of_two_heads_tags_as_the_average_of_its_two_files(exported: Path
                                                                    merged: Path) -> None:
     one, two = Tagger(load_artifact(exported, "cpu")), Tagger(load_artifact(second_seed, "cpu"))
     heads = Tagger(load_artifact(merged, "cpu"))
+    # a reader of format 1 would take the file for its first head alone: it is told to upgrade instead
+    assert heads.artifact.header["format_version"] == HEADS_FORMAT_VERSION > one.artifact.header["format_version"]
     assert one.tag(SENTENCES) != two.tag(SENTENCES) or one.tag_scored(SENTENCES)[1] != two.tag_scored(SENTENCES)[1]
     tags, scores = tagged(heads)
     want_tags, want_scores = tagged(Ensemble([one, two]))
@@ -120,6 +123,13 @@ def test_export_merges_files_from_the_command_line(exported: Path, second_seed: 
     assert info.exit_code == 0, info.output
     assert [h["seed"] for h in json.loads(info.stdout)["heads"]] == [13, 7]
     assert_clean_error(runner.invoke(cli, ["export", str(exported), str(second_seed)]))  # no -o
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    assert "junk.onnx: not an ONNX file" in assert_clean_error(
+        runner.invoke(cli, ["export", str(exported), str(junk), "-o", str(tmp_path / "x.onnx")]))
+    assert "no such folder" in assert_clean_error(
+        runner.invoke(cli, ["export", str(exported), str(second_seed), "-o", str(tmp_path / "nowhere" / "x.onnx")]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli_heads.onnx", "junk.onnx"]  # nothing half-written
 
 
 def test_a_weight_is_known_by_its_content_whatever_its_name_or_stated_location() -> None:

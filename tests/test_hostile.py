@@ -537,7 +537,7 @@ BAD_MODELS = [
     ("not_onnx", "not a loadable ONNX model"),
     ("empty", "not a loadable ONNX model"),
     ("plain_onnx", "an ONNX model but not a tagger model (no 'tagger' metadata); make one with `tagger export"),
-    ("newer", "model format 99 is newer than this tagger reads (1); upgrade"),
+    ("newer", "model format 99 is newer than this tagger reads (2); upgrade"),
     ("labels_mismatch", "the graph scores 9 labels but the header lists 7"),
     ("header_lacks_labels", "tagger header lacks labels; re-export"),
     ("header_not_json", "tagger metadata is not valid JSON"),
