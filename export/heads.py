@@ -127,7 +127,7 @@ def merged_graph(graphs: Sequence[onnx.ModelProto], outputs: Sequence[str]) -> t
                 raise TaggerError(f"node {node.name} ({node.op_type}) holds a subgraph; merging such graphs is not supported")
             copy = graph.node.add()
             copy.CopyFrom(node)
-            copy.name = f"h{k}/{node.name}"
+            copy.name = f"h{k}/{node.name}" if node.name else ""  # unnamed stays unnamed: names must be unique
             copy.input[:] = [renamed(n) for n in node.input]
             copy.output[:] = [renamed(n) for n in node.output]
         for info in other.graph.value_info:

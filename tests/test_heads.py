@@ -11,7 +11,7 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from conftest import WORDS, Trained, assert_clean_error, quiet_export, tiny_config, train_tiny
+from conftest import WORDS, Trained, assert_clean_error, quiet_export, tiny_bert_config, tiny_config, train_tiny
 from tagger.artifact import load_artifact
 from tagger.cli import cli
 from tagger.conll import read_conll
@@ -73,6 +73,20 @@ def test_a_file_of_heads_beside_another_model_weighs_as_one(exported: Path, seco
     got = tagged(Ensemble([Tagger(load_artifact(merged, "cpu")), bert], [0.5, 0.5]))
     want = tagged(Ensemble([Tagger(load_artifact(exported, "cpu")), Tagger(load_artifact(second_seed, "cpu")), bert],
                            [0.25, 0.25, 0.5]))
+    assert got[0] == want[0]
+    np.testing.assert_allclose(np.concatenate([np.asarray(s) for s in got[1]]),
+                               np.concatenate([np.asarray(s) for s in want[1]]), atol=1e-6)
+
+
+def test_two_bert_seeds_in_one_file_tag_as_their_average(session_corpus: Path, tiny_encoder: Path,
+                                                         exported_bert: Path, tmp_path: Path) -> None:
+    """BERT heads read the same windows: one run of the merged graph, each head its own CRF-less chain."""
+    run: Trained = train_tiny(tiny_bert_config(session_corpus, tmp_path / "s7", tiny_encoder, seed=7), tmp_path / "s7")
+    other = quiet_export(run.checkpoint, tmp_path / "bert_s7.onnx").path  # type: ignore[attr-defined]
+    report = merge_heads([exported_bert, other], tmp_path / "berts.onnx", read_conll(session_corpus / "test.conll"))
+    assert report.max_diff == 0.0
+    got = tagged(Tagger(load_artifact(report.path, "cpu")))
+    want = tagged(Ensemble([Tagger(load_artifact(exported_bert, "cpu")), Tagger(load_artifact(other, "cpu"))]))
     assert got[0] == want[0]
     np.testing.assert_allclose(np.concatenate([np.asarray(s) for s in got[1]]),
                                np.concatenate([np.asarray(s) for s in want[1]]), atol=1e-6)
