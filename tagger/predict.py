@@ -245,6 +245,8 @@ class Tagger:
 
     def heads(self, emissions: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         """`emit`'s word scores split per head: [head][sentence] (words, num_labels)."""
+        if len(self.decoders) == 1:
+            return [list(emissions)]
         width = len(self.labels)
         return [[e[:, k * width : (k + 1) * width] for e in emissions] for k in range(len(self.decoders))]
 
@@ -252,12 +254,16 @@ class Tagger:
         """Each sentence's (words, num_labels) probability of each label: the mean over heads of
         the marginals of each head's chain."""
         each = [marginals_all(d, e) for d, e in zip(self.decoders, self.heads(emissions))]
+        if len(each) == 1:
+            return [np.exp(m) for m in each[0]]
         return [sum(np.exp(m) for m in ms) / len(ms) if len(ms[0]) else ms[0] for ms in zip(*each)]
 
     def entity_scores(self, emissions: Sequence[np.ndarray], tags: Sequence[Sequence[str]],
                       readings: Mapping[str, Sequence[str]] | None = None) -> list[list[float]]:
         """Each entity's probability (its exact span and label), the mean over heads, as `span_scores`."""
         each = [span_scores(d, self.labels, e, tags, readings) for d, e in zip(self.decoders, self.heads(emissions))]
+        if len(each) == 1:
+            return each[0]
         return [[sum(p[k] for p in ps) / len(ps) for k in range(len(ps[0]))] for ps in zip(*each)]
 
     def scores(self, emissions: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
