@@ -64,7 +64,10 @@ def read_header(graph: onnx.ModelProto, path: Path) -> Header:
     props = {p.key: p.value for p in graph.metadata_props}
     if META_KEY not in props:
         raise TaggerError(f"{path}: not a tagger model (no header); pass files made by `tagger export`")
-    return check_header(json.loads(props[META_KEY]), path)
+    try:
+        return check_header(json.loads(props[META_KEY]), path)
+    except json.JSONDecodeError as err:
+        raise TaggerError(f"{path}: its tagger header is not valid JSON ({err}); re-export it") from None
 
 
 def check_alike(headers: Sequence[Header], graphs: Sequence[onnx.ModelProto], paths: Sequence[Path]) -> None:
