@@ -124,7 +124,8 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
                weights=parse_weights(weights) if weights is not None else None, threads=threads)
     if lang and nlp.lang != lang:
         raise TaggerError(f"{nlp.name} is a {nlp.lang!r} model but --lang is {lang!r}; drop one of them")
-    archs = "+".join(a.arch for a in nlp.artifacts)
+    # a file of several seeds (`tagger export A B -o F`): "lstm×2"
+    archs = "+".join(a.arch + (f"×{len(a.header['heads'])}" if "heads" in a.header else "") for a in nlp.artifacts)
     click.echo(f"tagger: {nlp.name} ({archs}, {nlp.lang}) on {', '.join(nlp.providers)}", err=True)
     return nlp
 

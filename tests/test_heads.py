@@ -133,6 +133,8 @@ def test_export_merges_files_from_the_command_line(exported: Path, second_seed: 
     result = runner.invoke(cli, ["export", str(exported), str(second_seed), "-o", str(out), "--data", str(session_corpus)])
     assert result.exit_code == 0, result.output
     assert "2 heads" in result.stderr and out.is_file()
+    tagged_out = runner.invoke(cli, ["tag", "--model", str(out), "--format", "jsonl"], input=" ".join(WORDS[0]))
+    assert tagged_out.exit_code == 0 and "(lstm×2, uk)" in tagged_out.stderr
     info = runner.invoke(cli, ["info", str(out), "--json"])
     assert info.exit_code == 0, info.output
     assert [h["seed"] for h in json.loads(info.stdout)["heads"]] == [13, 7]
