@@ -73,5 +73,6 @@ def merge(files: tuple[Path, ...], output: Path | None, quantize: str | None, da
         header = read_header(loaded(onnx_files[0]), onnx_files[0])
         merged = merge_heads(onnx_files, output, test_split(header, data))
     click.echo(f"wrote {merged.path} ({merged.size_bytes / 1e6:.1f} MB): {merged.heads} heads, their mean;"
-               f" {merged.shared_bytes / 1e6:.1f} MB of weights stored once; each head's scores as its file's"
+               f" {merged.shared_bytes / 1e6:.1f} MB of weights stored once, {merged.shared_nodes} nodes computed"
+               " once; each head's scores as its file's"
                f" (max diff {merged.max_diff:.1e}); test F1 {merged.test_f1:.4f}", err=True)

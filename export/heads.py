@@ -47,6 +47,7 @@ class HeadsReport:
     size_bytes: int
     heads: int
     shared_bytes: int  # weights stored once instead of once a head
+    shared_nodes: int  # nodes computed once for several heads (what they compute alike from the same inputs)
     max_diff: float  # each head's scores against its source file's, over the test split
     test_f1: float | None  # the merged file's, on the test split
 
@@ -96,28 +97,50 @@ def tensor_key(tensor: onnx.TensorProto) -> str:
     return hashlib.sha256(copy.SerializeToString()).hexdigest()
 
 
-def merged_graph(graphs: Sequence[onnx.ModelProto], outputs: Sequence[str]) -> tuple[onnx.ModelProto, int]:
+def node_key(node: onnx.NodeProto, inputs: Sequence[str]) -> bytes:
+    """What a node computes from inputs of these names: nodes with equal keys give equal outputs."""
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    copy.name = copy.doc_string = ""
+    copy.input[:] = inputs
+    del copy.output[:]
+    return copy.SerializeToString()
+
+
+def merged_graph(graphs: Sequence[onnx.ModelProto], outputs: Sequence[str]) -> tuple[onnx.ModelProto, int, int]:
     """The first graph with the others' nodes beside it, reading the same graph inputs; head k's names
-    take the prefix `hK/`, its output is `outputs[k]`, and an initializer equal to one already there is
-    read from it. Returns the model and the bytes stored once instead of twice."""
+    take the prefix `hK/`, its output is `outputs[k]`. An initializer equal to one already there is
+    read from it, and a node computing what one already there computes from the same inputs is left
+    out (its readers read that one's outputs): a frozen encoder the heads share runs once.
+    Returns the model, the bytes stored once instead of twice and the nodes left out."""
     model = onnx.ModelProto()
     model.CopyFrom(graphs[0])
     graph = model.graph
     inputs = {i.name for i in graph.input}
-    stored = {tensor_key(t): t.name for t in graph.initializer}
-    shared = 0
+    # The first graph's values under one name each: an exporter repeats constants under several names
+    # (310 Constant nodes of 26 values in en_lstm), so a node of the first graph is known by what
+    # it reads, whichever of equal values' names it reads them by.
+    canonical: dict[str, str] = {}
+    stored: dict[str, str] = {}
+    for tensor in graph.initializer:
+        canonical[tensor.name] = stored.setdefault(tensor_key(tensor), tensor.name)
+    computed: dict[bytes, list[str]] = {}
+    for node in graph.node:
+        if random(node):
+            continue
+        key = node_key(node, [canonical.get(n, n) for n in node.input])
+        canonical.update(zip(node.output, computed.setdefault(key, list(node.output))))
+    shared_bytes = shared_nodes = 0
     for k, other in enumerate(graphs[1:], start=1):
-        source_output = other.graph.output[0].name
         names: dict[str, str] = {name: name for name in inputs}
         names[""] = ""  # an omitted optional input stays omitted
-        names[source_output] = outputs[k]
         for tensor in other.graph.initializer:
-            key = tensor_key(tensor)
-            if key in stored:
-                names[tensor.name] = stored[key]
-                shared += len(tensor.SerializeToString())
+            content = tensor_key(tensor)
+            if content in stored:
+                names[tensor.name] = stored[content]
+                shared_bytes += len(tensor.SerializeToString())
                 continue
-            names[tensor.name] = stored[key] = f"h{k}/{tensor.name}"
+            names[tensor.name] = stored[content] = f"h{k}/{tensor.name}"
             copy = graph.initializer.add()
             copy.CopyFrom(tensor)
             copy.name = names[tensor.name]
@@ -125,22 +148,38 @@ def merged_graph(graphs: Sequence[onnx.ModelProto], outputs: Sequence[str]) -> t
         def renamed(name: str, k: int = k, names: dict[str, str] = names) -> str:
             return names.setdefault(name, f"h{k}/{name}")
 
-        for node in other.graph.node:
+        for node in other.graph.node:  # in topological order (ONNX requires it): inputs are named first
             if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
                 raise TaggerError(f"node {node.name} ({node.op_type}) holds a subgraph; merging such graphs is not supported")
+            node_inputs = [renamed(n) for n in node.input]
+            key = node_key(node, node_inputs)
+            if key in computed and not random(node):
+                names.update(zip(node.output, computed[key]))
+                shared_nodes += 1
+                continue
             copy = graph.node.add()
             copy.CopyFrom(node)
             copy.name = f"h{k}/{node.name}" if node.name else ""  # unnamed stays unnamed: names must be unique
-            copy.input[:] = [renamed(n) for n in node.input]
+            copy.input[:] = node_inputs
             copy.output[:] = [renamed(n) for n in node.output]
+            computed.setdefault(key, list(copy.output))
         for info in other.graph.value_info:
-            copy = graph.value_info.add()
-            copy.CopyFrom(info)
-            copy.name = renamed(info.name)
+            if renamed(info.name).startswith(f"h{k}/"):  # a shared value keeps the first graph's info
+                copy = graph.value_info.add()
+                copy.CopyFrom(info)
+                copy.name = renamed(info.name)
+        # The head's scores under their own name, even where every node of it was shared (twins).
+        graph.node.add().CopyFrom(onnx.helper.make_node("Identity", [renamed(other.graph.output[0].name)], [outputs[k]],
+                                                        name=f"h{k}/output"))
         out = graph.output.add()
         out.CopyFrom(other.graph.output[0])
         out.name = outputs[k]
-    return model, shared
+    return model, shared_bytes, shared_nodes
+
+
+def random(node: onnx.NodeProto) -> bool:
+    """A node whose outputs are not a function of its inputs: never shared."""
+    return node.op_type.startswith("Random") or node.op_type in ("Multinomial", "Bernoulli", "Dropout")
 
 
 def merged_header(headers: Sequence[Header], outputs: Sequence[str], test_f1: float | None,
@@ -189,7 +228,7 @@ def merge_heads(paths: Sequence[Path], out: Path, test: Sequence[Sentence] | Non
             raise TaggerError(f"{path}: quantised otherwise than {paths[0]}; export them alike")
     first = headers[0]["output"]
     outputs = [first, *(f"{first}_{k}" for k in range(1, len(paths)))]
-    model, shared = merged_graph(graphs, outputs)
+    model, shared, shared_nodes = merged_graph(graphs, outputs)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder) / out.name
         onnx.save(model, str(tmp))
@@ -209,4 +248,4 @@ def merge_heads(paths: Sequence[Path], out: Path, test: Sequence[Sentence] | Non
         set_header(tmp, merged_header(headers, outputs, test_f1, len(test or ())))
         with atomic_path(out) as final:
             final.write_bytes(tmp.read_bytes())
-    return HeadsReport(out, out.stat().st_size, len(paths), shared, max_diff, test_f1)
+    return HeadsReport(out, out.stat().st_size, len(paths), shared, shared_nodes, max_diff, test_f1)

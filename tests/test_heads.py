@@ -41,6 +41,7 @@ def merged(exported: Path, second_seed: Path, session_corpus: Path, tmp_path_fac
     out = tmp_path_factory.mktemp("merged") / "two_heads.onnx"
     report = merge_heads([exported, second_seed], out, read_conll(session_corpus / "test.conll"))
     assert report.heads == 2 and report.max_diff == 0.0 and report.test_f1 is not None
+    assert 0 < report.shared_nodes < len(onnx.load(str(exported)).graph.node)  # what reads the inputs alike
     return out
 
 
@@ -100,7 +101,10 @@ def test_weights_the_heads_hold_alike_are_stored_once(exported: Path, tmp_path: 
     assert report.shared_bytes == initializers
     merged = onnx.load(str(tmp_path / "twice.onnx")).graph
     assert sum(len(t.SerializeToString()) for t in merged.initializer) == initializers  # one copy
-    assert len(merged.node) == 2 * len(onnx.load(str(exported)).graph.node)
+    # twins compute everything alike: every node runs once, the second head's output is the first's
+    nodes = len(onnx.load(str(exported)).graph.node)
+    assert report.shared_nodes == nodes and len(merged.node) == nodes + 1
+    assert [o.name for o in merged.output] == ["emissions", "emissions_1"]
 
 
 def test_merging_refuses_models_that_cannot_share_inputs(exported: Path, exported_bert: Path, merged: Path,
