@@ -55,7 +55,7 @@ def merge(files: tuple[Path, ...], output: Path | None, quantize: str | None, da
     import tempfile
 
     from tagger.errors import TaggerError
-    from tagger.export.heads import loaded, merge_heads, read_header, test_split
+    from tagger.export.heads import merge_heads
 
     if output is None:
         raise TaggerError("several files make one: name it with -o FILE.onnx")
@@ -70,8 +70,7 @@ def merge(files: tuple[Path, ...], output: Path | None, quantize: str | None, da
             report = export_checkpoint(path, Path(folder) / f"head{k}.onnx", quantize, data)
             click.echo(f"{path}: parity with torch max diff {report.max_diff:.1e}", err=True)
             onnx_files.append(report.path)
-        header = read_header(loaded(onnx_files[0]), onnx_files[0])
-        merged = merge_heads(onnx_files, output, test_split(header, data))
+        merged = merge_heads(onnx_files, output, data)
     click.echo(f"wrote {merged.path} ({merged.size_bytes / 1e6:.1f} MB): {merged.heads} heads, their mean;"
                f" {merged.shared_bytes / 1e6:.1f} MB of weights stored once, {merged.shared_nodes} nodes computed"
                " once; each head's scores as its file's"

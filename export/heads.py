@@ -11,8 +11,6 @@ and tokenizer; anything else is refused with the key that differs.
 from __future__ import annotations
 
 import hashlib
-import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,8 +25,8 @@ from tagger.atomic import atomic_path, writable_folder
 from tagger.conll import Sentence
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
-from tagger.export.header import set_header
-from tagger.header import HEADS_FORMAT_VERSION, META_KEY, Header, Quantization, check_header
+from tagger.export.header import get_header, set_header, stamp
+from tagger.header import HEADS_FORMAT_VERSION, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
 from tagger.train.provenance import git_sha
@@ -60,17 +58,6 @@ def loaded(path: Path) -> onnx.ModelProto:
         raise TaggerError(f"{path}: not an ONNX file ({type(err).__name__}); pass files made by `tagger export`") from None
 
 
-def read_header(graph: onnx.ModelProto, path: Path) -> Header:
-    """The checked tagger header of a loaded file, or a TaggerError saying how to get one."""
-    props = {p.key: p.value for p in graph.metadata_props}
-    if META_KEY not in props:
-        raise TaggerError(f"{path}: not a tagger model (no header); pass files made by `tagger export`")
-    try:
-        return check_header(json.loads(props[META_KEY]), path)
-    except json.JSONDecodeError as err:
-        raise TaggerError(f"{path}: its tagger header is not valid JSON ({err}); re-export it") from None
-
-
 def check_alike(headers: Sequence[Header], graphs: Sequence[onnx.ModelProto], paths: Sequence[Path]) -> None:
     """Refuse files that cannot share inputs, naming the first key that differs."""
     for path, header, graph in zip(paths[1:], headers[1:], graphs[1:]):
@@ -82,6 +69,8 @@ def check_alike(headers: Sequence[Header], graphs: Sequence[onnx.ModelProto], pa
             raise TaggerError(f"{path}: its graph inputs differ from {paths[0]}'s; re-export both with this tagger")
         if {(o.domain, o.version) for o in graph.opset_import} != {(o.domain, o.version) for o in graphs[0].opset_import}:
             raise TaggerError(f"{path}: its opsets differ from {paths[0]}'s; re-export both with this tagger")
+        if header.get("quantization", {}).get("method") != headers[0].get("quantization", {}).get("method"):
+            raise TaggerError(f"{path}: quantised otherwise than {paths[0]}; export them alike")
     for path, header, graph in zip(paths, headers, graphs):
         if "heads" in header or len(graph.graph.output) != 1:
             raise TaggerError(f"{path}: already holds several heads; merge the files of one model each")
@@ -213,28 +202,26 @@ def test_split(header: Header, data: str | None) -> list[Sentence]:
     return load_split(header["language"], "test", folder, known_corpus(recorded.get("corpus"), header["language"]))
 
 
-def merge_heads(paths: Sequence[Path], out: Path, test: Sequence[Sentence] | None = None) -> HeadsReport:
+def merge_heads(paths: Sequence[Path], out: Path, data: str | None = None, scored: bool = True) -> HeadsReport:
     """Write the files at `paths` as one file of several heads at `out` (atomically), after proving
-    that each head scores the test sentences as its source file does; `test` also gives the header
-    its test F1 (None: no score is recorded)."""
+    that each head scores the test split of the first file's corpus (`test_split`: from `data`, ...)
+    as its source file does; `scored` records the merged file's test F1 in its header (False: no test
+    split is read, and one word proves the heads)."""
     if len(paths) < 2:
         raise TaggerError("give two or more model files to merge into one")
     writable_folder(out)
     graphs = [loaded(p) for p in paths]
-    headers = [read_header(g, p) for g, p in zip(graphs, paths)]
+    headers = [get_header(g, p) for g, p in zip(graphs, paths)]
     check_alike(headers, graphs, paths)
-    for path, header in zip(paths[1:], headers[1:]):
-        if header.get("quantization", {}).get("method") != headers[0].get("quantization", {}).get("method"):
-            raise TaggerError(f"{path}: quantised otherwise than {paths[0]}; export them alike")
     first = headers[0]["output"]
     outputs = [first, *(f"{first}_{k}" for k in range(1, len(paths)))]
     model, shared, shared_nodes = merged_graph(graphs, outputs)
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder) / out.name
+    test = test_split(headers[0], data) if scored else []
+    with atomic_path(out) as tmp:
+        stamp(model, merged_header(headers, outputs, None, 0))
         onnx.save(model, str(tmp))
-        set_header(tmp, merged_header(headers, outputs, None, 0))
         merged = Tagger(load_artifact(tmp, device="cpu"))
-        sentences = [list(s.words) for s in test] if test else [["tagger"]]
+        sentences = [list(s.words) for s in test] or [["tagger"]]
         both = merged.heads(merged.emit(sentences))
         max_diff = 0.0
         for k, path in enumerate(paths):
@@ -245,7 +232,6 @@ def merge_heads(paths: Sequence[Path], out: Path, test: Sequence[Sentence] | Non
             raise TaggerError(f"merged heads differ from their files by {max_diff:.1e} (atol {PARITY_ATOL:.0e});"
                               " nothing written. This is a bug in merging, please report it")
         test_f1 = evaluate(merged, test).micro.f1 if test else None
-        set_header(tmp, merged_header(headers, outputs, test_f1, len(test or ())))
-        with atomic_path(out) as final:
-            final.write_bytes(tmp.read_bytes())
+        if test_f1 is not None:
+            set_header(tmp, merged_header(headers, outputs, test_f1, len(test)))
     return HeadsReport(out, out.stat().st_size, len(paths), shared, shared_nodes, max_diff, test_f1)

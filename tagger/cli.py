@@ -117,6 +117,7 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
     """`tagger.load` for --model (several: averaged) or the shipped default of --lang; say once what runs."""
     from tagger.api import load
     from tagger.ensemble import parse_weights
+    from tagger.header import heads_of
 
     if models and arch:
         raise TaggerError(f"--arch {arch} picks a shipped model, --model a file of yours; drop one of them")
@@ -125,7 +126,7 @@ def open_model(models: tuple[Path, ...], lang: str | None, arch: str | None, dev
     if lang and nlp.lang != lang:
         raise TaggerError(f"{nlp.name} is a {nlp.lang!r} model but --lang is {lang!r}; drop one of them")
     # a file of several seeds (`tagger export A B -o F`): "lstm×2"
-    archs = "+".join(a.arch + (f"×{len(a.header['heads'])}" if "heads" in a.header else "") for a in nlp.artifacts)
+    archs = "+".join(a.arch + (f"×{n}" if (n := len(heads_of(a.header))) > 1 else "") for a in nlp.artifacts)
     click.echo(f"tagger: {nlp.name} ({archs}, {nlp.lang}) on {', '.join(nlp.providers)}", err=True)
     return nlp
 
