@@ -26,6 +26,7 @@ from tagger.conll import Sentence
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.header import get_header, set_header, stamp
+from tagger.export.quantize import test_data
 from tagger.header import HEADS_FORMAT_VERSION, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
@@ -197,9 +198,8 @@ def test_split(header: Header, data: str | None) -> list[Sentence]:
     from tagger.corpus import known_corpus, load_split
 
     recorded = header["provenance"].get("data", {})
-    source = str(recorded.get("source", ""))
-    folder = data or (source if source and Path(source).is_dir() else None)
-    return load_split(header["language"], "test", folder, known_corpus(recorded.get("corpus"), header["language"]))
+    return load_split(header["language"], "test", test_data(recorded, data),
+                      known_corpus(recorded.get("corpus"), header["language"]))
 
 
 def merge_heads(paths: Sequence[Path], out: Path, data: str | None = None, scored: bool = True) -> HeadsReport:

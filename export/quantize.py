@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -175,11 +175,12 @@ def smooth_ffn_inputs(model: Any, header: BertHeader, sentences: Sequence[Sequen
     return len(muls)
 
 
-def test_data(checkpoint: Checkpoint, data: str | None) -> str | None:
-    """Where the test split is: --data, else the local folder the model was trained from, else $TAGGER_DATA / the Hub."""
+def test_data(recorded: Mapping[str, Any], data: str | None) -> str | None:
+    """Where the test split is: --data, else the local folder the model was trained from (`recorded`:
+    a checkpoint's or header's data record), else $TAGGER_DATA / the Hub."""
     if data:
         return data
-    source = str(checkpoint.get("data", {}).get("source", ""))
+    source = str(recorded.get("source", ""))
     return source if source and Path(source).is_dir() else None
 
 
@@ -257,7 +258,7 @@ def quantize_int8(path: Path, header: Header, checkpoint: Checkpoint, data: str 
     The header of the new file records the method and both scores ("test_f1_int8": the quantised graph's).
     """
     lang = header["language"]
-    source = test_data(checkpoint, data)
+    source = test_data(checkpoint.get("data", {}), data)
     gold = load_split(lang, "test", source)
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
