@@ -31,6 +31,7 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tagger.conll import Sentence  # noqa: E402
+from tagger.header import joined_licenses  # noqa: E402
 from tagger.subwords import join_runs, window_sizes  # noqa: E402
 from tagger.train.bert import BertTagger  # noqa: E402
 from tagger.train.checkpoint import save_checkpoint  # noqa: E402
@@ -110,8 +111,8 @@ def main() -> None:
                           f" {time.monotonic() - started:.0f}s")
         # Both heads' records name all three training sets: the shared encoder learned from each.
         corpora = [*run.base["data"]["training_corpora"], {**corpus13.record(), "sentences": len(train13)}]
-        licenses = dict.fromkeys([*run.base["data"]["license"].split(" AND "), corpus13.corpus.license])
-        data4 = {**run.base["data"], "training_corpora": corpora, "license": " AND ".join(licenses)}
+        licenses = joined_licenses([run.base["data"]["license"], corpus13.corpus.license])
+        data4 = {**run.base["data"], "training_corpora": corpora, "license": licenses}
         metrics = {"epoch": config.epochs, "validation": report.to_json()}
         save_checkpoint(run.path, {**run.base, "data": data4, "state_dict": cpu_state(four.model), "metrics": metrics})
         validation13 = corpus13.splits["validation"]

@@ -8,6 +8,7 @@ layer, so files already shipped load exactly as before.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypedDict, Union, cast
 
@@ -169,3 +170,14 @@ def heads_of(header: Header) -> list[Head]:
     if "crf" in header:
         head["crf"] = header["crf"]
     return [head]
+
+
+def license_clauses(license_: str) -> list[str]:
+    """The clauses of a data license as headers and checkpoints write it: 'A (x) AND B (y)' -> ['A (x)', 'B (y)']."""
+    return [c for c in license_.split(" AND ") if c]
+
+
+def joined_licenses(licenses: Iterable[str]) -> str:
+    """Several licenses as one: each distinct clause once, in order, ' AND '-joined (a model trained on
+    several corpora, or an average of models, inherits every one's data license)."""
+    return " AND ".join(dict.fromkeys(c for text in licenses for c in license_clauses(text)))

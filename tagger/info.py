@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from tagger.artifact import Artifact, load_artifact
 from tagger.errors import ArtifactError
-from tagger.header import Header
+from tagger.header import Header, joined_licenses
 from tagger.runtime import CPU, CUDA, has_cuda_driver
 from tagger.scheme import entity_types
 
@@ -140,10 +140,3 @@ def catalogue() -> list[dict[str, Any]]:
                 "license": joined_licenses(str(h.get("provenance", {}).get("license", "")) for h in headers),
             })
     return entries
-
-
-def joined_licenses(licenses: Iterable[str]) -> str:
-    """The members' licenses of a choice as one: each distinct clause once, in order, ' AND '-joined
-    (an average inherits every member's data license)."""
-    clauses = [c for text in licenses for c in text.split(" AND ") if c]
-    return " AND ".join(dict.fromkeys(clauses))

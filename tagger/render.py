@@ -9,6 +9,7 @@ from rich.table import Table
 
 from tagger.analysis import NONE
 from tagger.annotate import Entity
+from tagger.header import license_clauses
 from tagger.metrics import EvalReport
 
 
@@ -197,4 +198,4 @@ def models_table(entries: list) -> Table:  # type: ignore[type-arg]
 
 def license_names(license_: str) -> str:
     """The license names alone: 'CC BY-NC-SA 4.0 (ner-uk) AND CC BY 4.0 (x)' -> 'CC BY-NC-SA 4.0 AND CC BY 4.0'."""
-    return " AND ".join(dict.fromkeys(c.split(" (")[0] for c in license_.split(" AND ") if c))
+    return " AND ".join(dict.fromkeys(c.split(" (")[0] for c in license_clauses(license_)))

@@ -21,7 +21,7 @@ from tagger.annotate import DocEnd, DocStart, TaggedSentence, annotate
 from tagger.cli import cli
 from tagger.documents import Document
 from tagger.notices import license_notice
-from tagger.info import joined_licenses
+from tagger.header import joined_licenses
 from tagger.render import license_names
 from tagger.shipped import AVERAGE_TEST_F1
 from tagger.stream import progress, script_of

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tagger.atomic import write_text_atomic
 from tagger.conll import Sentence
 from tagger.errors import TaggerError
+from tagger.header import joined_licenses
 from tagger.metrics import EvalReport, score
 from tagger.predict import tag_with
 from tagger.scheme import entity_types
@@ -200,9 +201,8 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
     recipe.forward = ranks.wrap(recipe.model, device)
     main = splits.corpora[0]  # the corpus validation and test come from
     # A student learns what its teachers learned, under their data's licenses too.
-    licenses = list(dict.fromkeys([c["license"] for c in splits.corpora]
-                                  + [part for r in (teacher.records if teacher else []) if r.get("license")
-                                     for part in r["license"].split(" AND ")]))
+    licenses = joined_licenses([*(c["license"] for c in splits.corpora),
+                                *(r["license"] for r in (teacher.records if teacher else []) if r.get("license"))])
     base: dict[str, Any] = {
         "format_version": CHECKPOINT_VERSION, "arch": config.arch, "config": config.to_dict(), "labels": splits.labels,
         **recipe.checkpoint,
@@ -210,7 +210,7 @@ def build(config: TrainConfig, splits: Splits, ranks: Ranks, console: Console,
         "data": {
             "corpus": main["corpus"],
             "source": main["source"],
-            "license": " AND ".join(licenses),
+            "license": licenses,
             "sentences": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
             "validation_held_out": not config.train_on_validation,
             "training_corpora": splits.corpora,
