@@ -23,7 +23,7 @@ import numpy as np
 
 from tagger.api import load
 from tagger.corpus import document_ids, read_labels, read_local_split
-from tagger.ensemble import Ensemble
+from tagger.ensemble import Ensemble, parse_weights
 from tagger.metrics import score
 from tagger.predict import BertEmitter, Tagger, labelled
 from tagger.scheme import entity_types
@@ -105,8 +105,8 @@ def main() -> None:
     if not all(isinstance(m, Tagger) for m in loaded):
         parser.error("give single model files or names, not averages")
     members = cast(list[Tagger], loaded)
-    pair = Ensemble(members[:2], [float(w) for w in args.pair_weights.split(",")])
-    triple = Ensemble(members, [float(w) for w in args.triple_weights.split(",")])
+    pair = Ensemble(members[:2], parse_weights(args.pair_weights))
+    triple = Ensemble(members, parse_weights(args.triple_weights))
     types = entity_types(read_labels(args.data, members[0].language))
     taus = [float(t) for t in args.taus.split(",")]
     margins = [None if m == "full" else int(m) for m in args.margins.split(",")]
