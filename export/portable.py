@@ -101,6 +101,77 @@ def int8_weights(model: Any, op_types: Collection[str]) -> list[str]:
     return list(axes)
 
 
+def gathered_tables(model: Any) -> list[str]:
+    """Keep INT8 lookup tables INT8 in memory: look their rows up first, then widen only those.
+
+    In place on an onnx.ModelProto: every `Gather` (axis 0) and every fused BERT
+    `EmbedLayerNormalization` whose table `int8_weights` widened whole (Cast+Mul of initializers).
+    ONNX Runtime folds a whole widened table into a float32 constant when the session starts: for
+    e5-small's 33k x 384 word table that is 49 MB written in every new process and 35 MB held for the
+    session's life (docs/performance.md). Here each call gathers its rows' INT8 values and scales and
+    widens them with the same Cast and Mul, so every value, and every score, is bit for bit what the
+    whole table gave. The fused kernel is handed a table of just those rows, read through ids 0..n-1
+    in the shape of the input ids.
+
+    Returns:
+        the names of the tables now gathered before widening
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+
+    def widened(name: str) -> tuple[str, str] | None:
+        """(INT8 initializer, scale initializer) if `name` is a whole table's Cast+Mul, else None."""
+        mul = producers.get(name)
+        cast = producers.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        if cast is None or cast.op_type != "Cast" or cast.input[0] not in inits or mul.input[1] not in inits:
+            return None
+        return cast.input[0], mul.input[1]
+
+    def rows(table: str, scale: str, ids: str, p: str, out: str) -> list[Any]:
+        return [helper.make_node("Gather", [table, ids], [f"{p}_int8"], name=f"{p}_gather"),
+                helper.make_node("Gather", [scale, ids], [f"{p}_scale"], name=f"{p}_gather_scale"),
+                helper.make_node("Cast", [f"{p}_int8"], [f"{p}_wide"], to=TensorProto.FLOAT, name=f"{p}_cast"),
+                helper.make_node("Mul", [f"{p}_wide", f"{p}_scale"], [out], name=f"{p}_mul")]
+
+    replaced: dict[int, list[Any]] = {}  # id() of a node -> the nodes in its place
+    tables = []
+    for index, node in enumerate(graph.node):
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        if node.op_type == "Gather" and axis == 0 and (found := widened(node.input[0])):
+            replaced[id(node)] = rows(*found, node.input[1], f"{node.name or f'gather_{index}'}_rows", node.output[0])
+        elif node.op_type == "EmbedLayerNormalization" and (found := widened(node.input[2])):
+            ids, p = node.input[0], f"{node.name}_rows"
+            graph.initializer.extend([
+                numpy_helper.from_array(np.array([-1, inits[found[0]].dims[1]], np.int64), f"{p}_table_shape"),
+                numpy_helper.from_array(np.array(0, np.int32), f"{p}_zero"),
+                numpy_helper.from_array(np.array(1, np.int32), f"{p}_one"),
+            ])
+            replaced[id(node)] = [
+                *rows(*found, ids, p, f"{p}_values"),
+                helper.make_node("Reshape", [f"{p}_values", f"{p}_table_shape"], [f"{p}_table"], name=f"{p}_table"),
+                # ids 0..n-1 in the shape of the input ids: row i of the small table is piece i's.
+                helper.make_node("Shape", [ids], [f"{p}_ids_shape"], name=f"{p}_ids_shape"),
+                helper.make_node("ReduceProd", [f"{p}_ids_shape"], [f"{p}_count_1"], keepdims=1, name=f"{p}_count_1"),
+                helper.make_node("Squeeze", [f"{p}_count_1"], [f"{p}_count_64"], name=f"{p}_count_64"),
+                helper.make_node("Cast", [f"{p}_count_64"], [f"{p}_count"], to=TensorProto.INT32, name=f"{p}_count"),
+                helper.make_node("Range", [f"{p}_zero", f"{p}_count", f"{p}_one"], [f"{p}_flat_ids"], name=f"{p}_range"),
+                helper.make_node("Reshape", [f"{p}_flat_ids", f"{p}_ids_shape"], [f"{p}_ids"], name=f"{p}_ids"),
+                node,
+            ]
+            node.input[0], node.input[2] = f"{p}_ids", f"{p}_table"
+        else:
+            continue
+        tables.append(found[0].removesuffix("_int8"))
+    nodes = [new for node in graph.node for new in replaced.get(id(node), [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    prune(model)  # the whole tables' Cast+Mul
+    return tables
+
+
 def float_compute(model: Any) -> int:
     """Rewrite every integer product that `quantize_dynamic` wrote into a float one over the same INT8 weights.
 

@@ -16,7 +16,7 @@ from tagger.evaluation import evaluate
 from tagger.export.fourbit import METHOD as FOUR_BIT
 from tagger.export.fourbit import store_4bit
 from tagger.export.header import set_header
-from tagger.export.portable import float_compute, int8_weights, plain_session_products, saturation_risks
+from tagger.export.portable import float_compute, gathered_tables, int8_weights, plain_session_products, saturation_risks
 from tagger.header import BertHeader, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
@@ -46,6 +46,8 @@ FUSED_MODES = {
                   f"INT8 embedding tables, per row, {PORTABLE}; MatMul and Attention weights stored float16 and"
                   " computed in float32; fused BERT graph"),
 }
+# export/portable.py gathered_tables: what the header adds for a word table widened after its lookup.
+GATHERED = "the word table held INT8 in memory, each call's rows widened after the lookup"
 FP16_MIN_VALUES = 65_536  # smaller matrices are not worth a Cast node
 # SmoothQuant (Xiao et al., 2023) on BERT's feed-forward output projection: its input (the GELU
 # output) has a few channels up to 40x the median, and dynamic INT8 quantised the activation per
@@ -203,6 +205,8 @@ def write_quantized(path: Path, out: Path, mode: str, header: Header,
     if any(node.op_type == "Attention" for node in graph.graph.node):
         op_types, method = FUSED_MODES[mode]
         int8_weights(graph, op_types)
+        if gathered_tables(graph):
+            method += f"; {GATHERED}"
     else:
         graph, method = dynamic_int8(graph, out, mode, header, calibration, alpha)
     if mode == "int8-fp16":

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
 from onnx import TensorProto
 
 import tagger.export.fusion as fusion
+import tagger.export.quantize as quantize
 from conftest import WORDS, Trained, assert_clean_error, quiet_export
 from tagger.cli import cli
-from tagger.export.portable import INTEGER_PRODUCTS, saturation_risks
+from tagger.export.portable import INTEGER_PRODUCTS, gathered_tables, saturation_risks
+from tagger.export.quantize import GATHERED
 from tagger.train.checkpoint import load_checkpoint
 from tagger.train.models import build_model
 from tagger.train.scorers import torch_run
@@ -59,13 +62,41 @@ def test_the_int8_bert_stores_fused_weights_int8_with_no_integer_product(trained
     producers = {out: node for node in model.graph.node for out in node.output}
     int8 = {init.name for init in model.graph.initializer if init.data_type == TensorProto.INT8}
     for node in model.graph.node:
-        weights = {"Attention": [1], "EmbedLayerNormalization": [2, 3]}.get(node.op_type, [])  # QKV; words, positions
+        weights = {"Attention": [1], "EmbedLayerNormalization": [3]}.get(node.op_type, [])  # QKV; positions
         for index in weights:
             mul = producers[node.input[index]]  # Mul(Cast(int8), scale)
             assert mul.op_type == "Mul" and producers[mul.input[0]].op_type == "Cast", node.name
             assert producers[mul.input[0]].input[0] in int8, node.name
+    embed = next(node for node in model.graph.node if node.op_type == "EmbedLayerNormalization")
+    rows = producers[producers[embed.input[2]].input[0]]  # Reshape(Mul(Cast(Gather(int8, ids)), scales))
+    gather = producers[producers[rows.input[0]].input[0]]
+    assert rows.op_type == "Mul" and gather.op_type == "Gather" and gather.input[0] in int8
     q = report.quantized
     assert q is not None and "no activation is quantised" in q["method"] and "fused" in q["method"]
+    assert GATHERED in q["method"]
+
+
+def test_the_word_table_gathered_before_widening_gives_bit_identical_scores(
+        trained_bert: Trained, session_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gathered = quiet_export(trained_bert.checkpoint, tmp_path / "gathered.onnx", quantize="int8",
+                            data=str(session_corpus)).path
+    monkeypatch.setattr(quantize, "gathered_tables", lambda graph: [])  # the whole table widened, as before
+    whole = quiet_export(trained_bert.checkpoint, tmp_path / "whole.onnx", quantize="int8", data=str(session_corpus)).path
+    assert "word_embeddings.weight" in {init.name.removesuffix("_int8").split("encoder.embeddings.")[-1]
+                                        for init in onnx.load(str(whole)).graph.initializer}
+    _, pieces_of = build_model(load_checkpoint(trained_bert.checkpoint))
+    windows, pieces = pieces_of.windows(WORDS)
+    input_ids, attention_mask, _ = pieces_of.batch_inputs(windows, pieces)  # padded
+    assert (attention_mask == 0).any()
+    for level in (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        outputs = [ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(
+            None, {"input_ids": input_ids, "attention_mask": attention_mask}) for path in (whole, gathered)]
+        for before, after in zip(*outputs, strict=True):
+            np.testing.assert_array_equal(before, after)
+    again = onnx.load(str(gathered))
+    assert gathered_tables(again) == []  # nothing left to gather
 
 
 def scaled_by_mul(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
