@@ -25,7 +25,7 @@ from tagger.atomic import atomic_path, writable_folder
 from tagger.conll import Sentence
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
-from tagger.export.header import get_header, set_header, stamp
+from tagger.export.header import get_header, stamp
 from tagger.export.quantize import test_data
 from tagger.header import HEADS_FORMAT_VERSION, Header, Quantization
 from tagger.predict import Tagger
@@ -232,6 +232,7 @@ def merge_heads(paths: Sequence[Path], out: Path, data: str | None = None, score
             raise TaggerError(f"merged heads differ from their files by {max_diff:.1e} (atol {PARITY_ATOL:.0e});"
                               " nothing written. This is a bug in merging, please report it")
         test_f1 = evaluate(merged, test).micro.f1 if test else None
-        if test_f1 is not None:
-            set_header(tmp, merged_header(headers, outputs, test_f1, len(test)))
+        if test_f1 is not None:  # the graph is still in memory: restamp it, no need to read the file back
+            stamp(model, merged_header(headers, outputs, test_f1, len(test)))
+            onnx.save(model, str(tmp))
     return HeadsReport(out, out.stat().st_size, len(paths), shared, shared_nodes, max_diff, test_f1)

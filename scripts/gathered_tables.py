@@ -29,17 +29,19 @@ from tagger.atomic import atomic_path  # noqa: E402
 from tagger.export.header import get_header, stamp  # noqa: E402
 from tagger.export.portable import gathered_tables  # noqa: E402
 from tagger.export.quantize import GATHERED, check_portable  # noqa: E402
+from tagger.runtime import create_session  # noqa: E402
 
 SHAPES = ((1, 1), (1, 7), (3, 40), (8, 256))  # (windows, pieces)
 
 
 def session(path: Path, plain: bool) -> Any:
+    """tagger's own CPU session of `path`, or (`plain`) one with ONNX Runtime's defaults, every pass."""
+    if not plain:
+        return create_session(path, device="cpu")
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 4
-    if not plain:  # tagger's CPU sessions: basic passes (tagger/runtime.py)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
