@@ -19,7 +19,6 @@ running:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark import recorded_pipe
+from op_profile import kernel_micros
 
 import tagger
 from tagger.runtime import machine
@@ -98,13 +98,8 @@ def profile_split(path: str, feeds: list[Feed]) -> Counter[str]:
         sess = session(path, os.path.join(folder, "p"))
         for feed in feeds:
             sess.run(None, feed)
-        with open(sess.end_profiling(), encoding="utf-8") as f:
-            events = json.load(f)
-    seconds: Counter[str] = Counter()
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            seconds["LSTM" if event["args"]["op_name"] == "LSTM" else "rest"] += event["dur"] / 1e6
-    return seconds
+        micros = kernel_micros(sess)
+    return Counter({"LSTM": micros["LSTM"] / 1e6, "rest": (sum(micros.values()) - micros["LSTM"]) / 1e6})
 
 
 def matmul_ceiling(k: int, n: int, rows: int) -> float:

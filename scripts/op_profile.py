@@ -19,6 +19,17 @@ import numpy as np
 import onnxruntime as ort
 
 
+def kernel_micros(session: ort.InferenceSession) -> Counter[str]:
+    """Microseconds of kernel time by operator type in a profiling session's runs so far (ends its profile)."""
+    with open(session.end_profiling(), encoding="utf-8") as f:
+        events = json.load(f)
+    micros: Counter[str] = Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            micros[event["args"]["op_name"]] += event["dur"]
+    return micros
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a BERT tagger's ONNX file (inputs input_ids, attention_mask)")
@@ -38,12 +49,7 @@ def main() -> None:
         session.run(None, feeds)  # the first call allocates; the profile counts it too, so runs+1 below
         for _ in range(args.runs):
             session.run(None, feeds)
-        with open(session.end_profiling(), encoding="utf-8") as f:
-            events = json.load(f)
-    micros: Counter[str] = Counter()
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            micros[event["args"]["op_name"]] += event["dur"]
+        micros = kernel_micros(session)
     total = sum(micros.values())
     print(f"{args.model}: {args.windows} x {args.pieces} pieces, {args.threads} threads, onnxruntime {ort.__version__}")
     print("| operator | share | ms per call |")
