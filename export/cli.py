@@ -14,8 +14,9 @@ import click
 @click.option("--quantize", type=click.Choice(["int8", "int8-fp16"]), default=None,
               help="write the dynamically quantised graph (int8: all weights INT8; int8-fp16: lookup tables and"
               " LSTMs INT8, encoder matrices float16); prints the test F1 before and after")
-@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
-              help="corpus folder for --quantize's test F1 [default: the one trained on, else $TAGGER_DATA, else the Hub]")
+@click.option("--data", default=None, metavar="DIR|HUB_NAME",
+              help="corpus folder (or the corpus's Hugging Face Hub name) for --quantize's test F1 [default: the"
+                   " one trained on, else $TAGGER_DATA, else the Hub]")
 def export(checkpoints: tuple[Path, ...], output: Path | None, quantize: str | None, data: str | None) -> None:
     """Export CHECKPOINT (best_lstm.pth, best_bert.pth) to one self-contained ONNX file.
 

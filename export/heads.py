@@ -26,7 +26,7 @@ from tagger.conll import Sentence
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.header import get_header, stamp
-from tagger.export.quantize import test_data
+from tagger.export.quantize import test_gold
 from tagger.header import HEADS_FORMAT_VERSION, Header, Quantization
 from tagger.predict import Tagger
 from tagger.runtime import machine
@@ -195,11 +195,7 @@ def merged_header(headers: Sequence[Header], outputs: Sequence[str], test_f1: fl
 def test_split(header: Header, data: str | None) -> list[Sentence]:
     """The test split of the corpus a header names: from `data`, else the folder it was trained from,
     else $TAGGER_DATA or the Hub (`tagger evaluate`'s order)."""
-    from tagger.corpus import known_corpus, load_split
-
-    recorded = header["provenance"].get("data", {})
-    return load_split(header["language"], "test", test_data(recorded, data),
-                      known_corpus(recorded.get("corpus"), header["language"]))
+    return test_gold(header["provenance"].get("data", {}), header["language"], data)
 
 
 def merge_heads(paths: Sequence[Path], out: Path, data: str | None = None, scored: bool = True) -> HeadsReport:

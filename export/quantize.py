@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tagger.artifact import load_artifact
 from tagger.conll import Sentence
-from tagger.corpus import load_split
+from tagger.corpus import known_corpus, load_split
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.fourbit import METHOD as FOUR_BIT
@@ -186,6 +186,13 @@ def test_data(recorded: Mapping[str, Any], data: str | None) -> str | None:
     return source if source and Path(source).is_dir() else None
 
 
+def test_gold(recorded: Mapping[str, Any], lang: str, data: str | None) -> list[Sentence]:
+    """The test split of the corpus a model was trained on (`recorded`: a checkpoint's or header's data
+    record; a 13-type model's is ner-uk-2.0 even where `data` holds ner-uk/ beside it), read from
+    `test_data`'s place."""
+    return load_split(lang, "test", test_data(recorded, data), known_corpus(recorded.get("corpus"), lang))
+
+
 def write_quantized(path: Path, out: Path, mode: str, header: Header,
                     calibration: Sequence[Sequence[str]] = (), alpha: float = SMOOTH_ALPHA) -> str:
     """Write the graph at `path` quantised by `mode` (a MODES key) to `out`, without a header.
@@ -261,9 +268,7 @@ def quantize_int8(path: Path, header: Header, checkpoint: Checkpoint, data: str 
 
     The header of the new file records the method and both scores ("test_f1_int8": the quantised graph's).
     """
-    lang = header["language"]
-    source = test_data(checkpoint.get("data", {}), data)
-    gold = load_split(lang, "test", source)
+    gold = test_gold(checkpoint.get("data", {}), header["language"], data)
     before = evaluate(Tagger(load_artifact(path, device="cpu")), gold)
     int8 = path.with_name(path.name + ".int8")
     try:

@@ -140,8 +140,8 @@ def evaluate(nlp: Pipeline, split: str = "test", data: str | Path | None = None,
     """Entity-level scores of `nlp` on a corpus split, the report `tagger evaluate` prints.
 
     Args:
-        data: a local corpus folder, or one holding the model's (ner-uk/, wnut17/, ner-uk-2.0/ for uk13);
-            None: $TAGGER_DATA, else the Hub.
+        data: a local corpus folder, or one holding the model's (ner-uk/, wnut17/, ner-uk-2.0/ for uk13),
+            or that corpus's Hub name (e.g. "Goader/ner-uk-2.0"); None: $TAGGER_DATA, else the Hub.
         by_document: read each document alone, as `tag` reads its inputs (needs the folder's documents.tsv).
         documents: score only the documents whose name starts with this prefix (e.g. "bruk/"; needs it too).
     """

@@ -250,8 +250,9 @@ def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
 @model_option
 @arch_option
 @weights_option
-@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
-              help="local corpus folder [default: $TAGGER_DATA, else the Hugging Face Hub]")
+@click.option("--data", default=None, metavar="DIR|HUB_NAME",
+              help="a corpus folder (or one holding it), or the corpus's Hugging Face Hub name (e.g."
+                   " Goader/ner-uk-2.0) [default: $TAGGER_DATA, else the model's corpus from the Hub]")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="score this token<TAB>tag file instead of running a model")
 @click.option("--by-document", is_flag=True,
@@ -270,7 +271,7 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
     """Entity-level precision/recall/F1 (exact span and type) on a corpus split, and its errors by type of error."""
     from tagger.analysis import check_errors_path, write_errors
     from tagger.api import evaluate_gold, gold_split
-    from tagger.corpus import corpus_of, load_split, local_folder, read_labels
+    from tagger.corpus import corpus_for, load_split, local_folder, read_labels
     from tagger.evaluation import evaluate_predictions
     from tagger.output import writing
     from tagger.render import confusion_table, error_counts_table, scores_table, summary_table
@@ -284,7 +285,7 @@ def evaluate(split: str, lang: str | None, models: tuple[Path, ...], arch: str |
         corpus_lang = lang or "uk"
         gold = load_split(corpus_lang, split, data)
         folder = local_folder(corpus_lang, data)
-        labels = read_labels(folder, corpus_lang) if folder else list(corpus_of(corpus_lang).labels)
+        labels = read_labels(folder, corpus_lang) if folder else list(corpus_for(corpus_lang, data).labels)
         report = evaluate_predictions(predictions, gold, labels)
         positions = list(range(len(gold)))
     else:

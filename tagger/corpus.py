@@ -101,16 +101,49 @@ def known_corpus(name: str | None, lang: str) -> Corpus:
     return found if found is not None and found.lang == lang else corpus_of(lang)
 
 
+def data_root(data: str | Path | None) -> str | Path | None:
+    """What `--data` names: `data`, else $TAGGER_DATA, else None (the Hub)."""
+    return data if data is not None else os.environ.get(DATA_ENV) or None
+
+
+def hub_named(data: str | Path | None) -> Corpus | None:
+    """The known corpus whose Hub name `data` is (`Goader/ner-uk-2.0`), where no local path is called
+    so: such a `--data` reads that corpus from the Hugging Face Hub, as users who are online do."""
+    if data is None or Path(data).exists():
+        return None
+    return next((c for c in KNOWN.values() if c.hub_name and c.hub_name == str(data)), None)
+
+
+def corpus_for(lang: str, data: str | Path | None = None, corpus: Corpus | None = None) -> Corpus:
+    """The corpus a split is read from: `corpus` if given, else the one `data` names by its Hub name,
+    else `lang`'s."""
+    return corpus or hub_named(data_root(data)) or corpus_of(lang)
+
+
 def local_folder(lang: str, data: str | Path | None = None, corpus: Corpus | None = None) -> Path | None:
-    """The local folder of `corpus` (default: `lang`'s): `data`, else $TAGGER_DATA; None if neither is set.
+    """The local folder of `corpus` (default: the corpus `data` names, else `lang`'s): `data`, else
+    $TAGGER_DATA; None (read the Hub) if neither is set or it is the corpus's Hub name.
 
     Either may name the corpus folder itself (holding train/validation/test.conll) or a
     parent folder holding it under the corpus's folder name (`ner-uk/`, `wnut17/`, `ner-uk-2.0/`).
     """
-    root = data if data is not None else os.environ.get(DATA_ENV) or None
+    root = data_root(data)
     if root is None:
         return None
-    root, folder = Path(root), (corpus or corpus_of(lang)).folder
+    wanted, named = corpus_for(lang, root, corpus), hub_named(root)
+    if named is not None:
+        if named.lang != lang:
+            raise TaggerError(f"{root}: the Hub's {named.folder}, a corpus in {named.lang}, not {lang};"
+                              f" pass --lang {named.lang}, or a {lang} corpus")
+        if named != wanted:  # a model is scored on its own corpus
+            raise TaggerError(f"{root}: the Hub's {named.folder}, but this model is scored on {wanted.folder};"
+                              f" name {wanted.hub_name or 'its local folder'}, or a local folder holding it")
+        return None
+    root, folder = Path(root), wanted.folder
+    if not root.is_dir():
+        hubs = ", ".join(c.hub_name for c in KNOWN.values() if c.hub_name)
+        raise TaggerError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}, nor a known corpus's Hub"
+                          f" name ({hubs}); point at a corpus folder, or name one of those to read it from the Hub")
     for candidate in (root, root / folder):
         if (candidate / "train.conll").is_file() or (candidate / "test.conll").is_file():
             return candidate
@@ -136,11 +169,12 @@ def read_local_split(folder: Path, lang: str, split: str) -> list[Sentence]:
 
 
 def load_split(lang: str, split: str, data: str | Path | None = None, corpus: Corpus | None = None) -> list[Sentence]:
-    """One split of `corpus` (default: `lang`'s), from a local folder if given, else from the Hugging Face Hub."""
+    """One split of `corpus` (default: the one `data` names, else `lang`'s), from a local folder if
+    given, else from the Hugging Face Hub."""
     folder = local_folder(lang, data, corpus)
     if folder is not None:
         return read_local_split(folder, lang, split)
-    return hub_corpus(corpus or corpus_of(lang), (split,))[1][split]
+    return hub_corpus(corpus_for(lang, data, corpus), (split,))[1][split]
 
 
 def named_documents(names: Sequence[str], prefix: str, option: str, split: str, source: str | Path) -> list[int]:

@@ -13,6 +13,7 @@ from tagger.runtime import DEVICES
 from tagger.text import LANGS
 from tagger.train.config import PRECISIONS, TrainConfig
 
+DATA_METAVAR = "DIR|HUB_NAME"  # a folder is checked where it is read, with the Hub names it may be instead
 CHOICES = {"arch": ARCHS, "lang": LANGS, "device": DEVICES, "precision": PRECISIONS}
 TYPES: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
 
@@ -23,12 +24,11 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default = None if f.default is MISSING else f.default
         many = str(f.type).startswith("tuple[")  # a repeatable option: --extra-train A --extra-train B
         kind: Any = click.Choice(CHOICES[f.name]) if f.name in CHOICES else (str if many else TYPES[str(f.type)])
-        if f.name == "data":
-            kind = click.Path(exists=True, file_okay=False)
         flag = kind is bool  # a bool field is an on/off switch: --train-on-validation
         command = click.option(
             f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default, is_flag=flag, multiple=many,
             show_default=default not in (None, ()) and not flag, help=f.metadata.get("help"),
+            metavar=DATA_METAVAR if f.name == "data" else None,
         )(command)
     return command
 

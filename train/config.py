@@ -29,7 +29,7 @@ class TrainConfig:
 
     arch: str = opt("lstm", "model architecture")
     lang: str = opt("uk", "corpus: uk = ner-uk, en = WNUT-17")
-    data: str | None = opt(None, "local corpus folder; None: $TAGGER_DATA, else the Hugging Face Hub")
+    data: str | None = opt(None, "a corpus folder (or one holding it), or a corpus's Hugging Face Hub name to read it from there (benjamin/ner-uk, Goader/ner-uk-2.0, wnut_17); None: $TAGGER_DATA, else --lang's corpus from the Hub")
     extra_train: tuple[str, ...] = opt((), "a further corpus (folder, or Hub name) whose train split is added to --data's; repeatable. Validation (selection) and test stay --data's; its labels must be --data's, and a document of --data's validation or test split is refused")
     extra_documents: str = opt("", "keep only the --extra-train documents whose name (in the corpus's documents.tsv) starts with this prefix, e.g. ng/ for ner-uk-2.0-4types's new texts without the re-annotated bruk ones; '': all")
     documents: str = opt("", "keep only --data's train and validation documents whose name (in its documents.tsv) starts with this prefix, e.g. bruk/ (ner-uk-2.0's test split is bruk texts only); the test split is scored whole; '': all")

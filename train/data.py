@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tagger.conll import Sentence
-from tagger.corpus import (KNOWN, SPLITS, Corpus, corpus_at, corpus_of, document_ids, hub_corpus, local_folder,
-                            named_documents, read_labels, read_local_split)
+from tagger.corpus import (KNOWN, SPLITS, Corpus, corpus_at, corpus_for, document_ids, hub_corpus, hub_named,
+                            local_folder, named_documents, read_labels, read_local_split)
 from tagger.errors import TaggerError
 
 
@@ -65,10 +65,11 @@ def load_splits(lang: str, data: str | Path | None = None, extra_train: Sequence
 
 
 def load_corpus(lang: str, data: str | Path | None, splits: Sequence[str] = SPLITS) -> Loaded:
-    """One corpus: a local folder (or a folder holding it), else `lang`'s corpus from the Hub."""
+    """One corpus: a local folder (or a folder holding it), else the corpus `data` names by its Hub
+    name, or `lang`'s, from the Hub."""
     folder = local_folder(lang, data)
     if folder is None:
-        return from_hub(corpus_of(lang), splits)
+        return from_hub(corpus_for(lang, data), splits)
     read = {split: read_local_split(folder, lang, split) for split in splits}
     return Loaded(corpus_at(folder, lang), str(folder), read_labels(folder, lang), read, documents_of(folder, read))
 
@@ -92,7 +93,7 @@ def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
         raise TaggerError(f"--extra-documents {prefix}: {spec} is not a local corpus folder; documents are named"
                           " only in a folder's documents.tsv (the Hub holds no document names)")
     else:
-        corpus = next((c for c in KNOWN.values() if c.hub_name and c.hub_name == spec), None)
+        corpus = hub_named(spec)
         if corpus is None:
             raise TaggerError(f"--extra-train {spec}: neither a corpus folder (with train.conll) nor a known Hub"
                               f" corpus ({', '.join(c.hub_name for c in KNOWN.values() if c.hub_name)})")
