@@ -420,6 +420,11 @@ def test_train_then_export_then_tag(runner: CliRunner, tmp_path: Path) -> None:
     assert all(line.split("\t")[1] in LABELS for line in result.stdout.splitlines() if "\t" in line)
 
 
+def test_export_of_one_onnx_file_says_it_is_exported_already(runner: CliRunner, model: str) -> None:
+    error = assert_clean_error(runner.invoke(cli, ["export", model]))
+    assert "already an exported model; export takes a checkpoint" in error
+
+
 def test_export_missing_checkpoint_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["export", str(tmp_path / "absent.pth")])
     assert result.exit_code == 2 and "does not exist" in result.stderr
