@@ -29,9 +29,6 @@ def export(checkpoints: tuple[Path, ...], output: Path | None, quantize: str | N
         if len(checkpoints) > 1:
             merge(checkpoints, output, quantize, data)
             return
-        if checkpoints[0].suffix == ".onnx":  # torch.load would only say "Unsupported operand"
-            raise TaggerError(f"{checkpoints[0]}: already an exported model; export takes a checkpoint of `tagger"
-                              " train` (best_*.pth), or several files (.pth or .onnx seeds) to merge with -o FILE")
         from tagger.export.onnx import export_checkpoint
 
         report = export_checkpoint(checkpoints[0], output, quantize, data)

@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from conftest import CONLL, LABELS, TAGS, WORDS, assert_clean_error, silence_tracer_warnings, write_corpus
 from tagger.cli import cli
+from tagger.errors import ArtifactError
 from tagger.scheme import tags_to_spans
 
 # One sentence per line, words joined by single spaces: offsets are easy to compute by hand.
@@ -423,6 +424,10 @@ def test_train_then_export_then_tag(runner: CliRunner, tmp_path: Path) -> None:
 def test_export_of_one_onnx_file_says_it_is_exported_already(runner: CliRunner, model: str) -> None:
     error = assert_clean_error(runner.invoke(cli, ["export", model]))
     assert "already an exported model; export takes a checkpoint" in error
+    from tagger.train.checkpoint import load_checkpoint  # --init reads checkpoints the same way
+
+    with pytest.raises(ArtifactError, match="already an exported model"):
+        load_checkpoint(model)
 
 
 def test_export_missing_checkpoint_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:

@@ -89,6 +89,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such checkpoint; train one with `tagger train`")
+    if path.suffix == ".onnx":  # torch.load would only say "Unsupported operand"
+        raise ArtifactError(f"{path}: already an exported model; export takes a checkpoint of `tagger train`"
+                            " (best_*.pth), as --init does, or several files (.pth or .onnx seeds) to merge with -o FILE")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
