@@ -22,7 +22,6 @@ import onnx
 
 from tagger.artifact import load_artifact
 from tagger.atomic import atomic_path, writable_folder
-from tagger.conll import Sentence
 from tagger.errors import TaggerError
 from tagger.evaluation import evaluate
 from tagger.export.header import get_header, stamp
@@ -192,17 +191,12 @@ def merged_header(headers: Sequence[Header], outputs: Sequence[str], test_f1: fl
     return cast(Header, header)
 
 
-def test_split(header: Header, data: str | None) -> list[Sentence]:
-    """The test split of the corpus a header names: from `data`, else the folder it was trained from,
-    else $TAGGER_DATA or the Hub (`tagger evaluate`'s order)."""
-    return test_gold(header["provenance"].get("data", {}), header["language"], data)
-
-
 def merge_heads(paths: Sequence[Path], out: Path, data: str | None = None, scored: bool = True) -> HeadsReport:
     """Write the files at `paths` as one file of several heads at `out` (atomically), after proving
-    that each head scores the test split of the first file's corpus (`test_split`: from `data`, ...)
-    as its source file does; `scored` records the merged file's test F1 in its header (False: no test
-    split is read, and one word proves the heads)."""
+    that each head scores the test split of the first file's corpus (`test_gold`: from `data`, else
+    the folder it was trained from, else $TAGGER_DATA or the Hub) as its source file does; `scored`
+    records the merged file's test F1 in its header (False: no test split is read, and one word
+    proves the heads)."""
     if len(paths) < 2:
         raise TaggerError("give two or more model files to merge into one")
     writable_folder(out)
@@ -212,7 +206,7 @@ def merge_heads(paths: Sequence[Path], out: Path, data: str | None = None, score
     first = headers[0]["output"]
     outputs = [first, *(f"{first}_{k}" for k in range(1, len(paths)))]
     model, shared, shared_nodes = merged_graph(graphs, outputs)
-    test = test_split(headers[0], data) if scored else []
+    test = test_gold(headers[0]["provenance"].get("data", {}), headers[0]["language"], data) if scored else []
     with atomic_path(out) as tmp:
         stamp(model, merged_header(headers, outputs, None, 0))
         onnx.save(model, str(tmp))

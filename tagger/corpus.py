@@ -114,6 +114,11 @@ def hub_named(data: str | Path | None) -> Corpus | None:
     return next((c for c in KNOWN.values() if c.hub_name and c.hub_name == str(data)), None)
 
 
+def hub_names() -> str:
+    """The known corpora's Hub names, for messages that say which a `--data` may name."""
+    return ", ".join(c.hub_name for c in KNOWN.values() if c.hub_name)
+
+
 def corpus_for(lang: str, data: str | Path | None = None, corpus: Corpus | None = None) -> Corpus:
     """The corpus a split is read from: `corpus` if given, else the one `data` names by its Hub name,
     else `lang`'s."""
@@ -130,7 +135,8 @@ def local_folder(lang: str, data: str | Path | None = None, corpus: Corpus | Non
     root = data_root(data)
     if root is None:
         return None
-    wanted, named = corpus_for(lang, root, corpus), hub_named(root)
+    named = hub_named(root)
+    wanted = corpus or named or corpus_of(lang)
     if named is not None:
         if named.lang != lang:
             raise TaggerError(f"{root}: the Hub's {named.folder}, a corpus in {named.lang}, not {lang};"
@@ -141,9 +147,8 @@ def local_folder(lang: str, data: str | Path | None = None, corpus: Corpus | Non
         return None
     root, folder = Path(root), wanted.folder
     if not root.is_dir():
-        hubs = ", ".join(c.hub_name for c in KNOWN.values() if c.hub_name)
         raise TaggerError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}, nor a known corpus's Hub"
-                          f" name ({hubs}); point at a corpus folder, or name one of those to read it from the Hub")
+                          f" name ({hub_names()}); point at a corpus folder, or name one of those to read it from the Hub")
     for candidate in (root, root / folder):
         if (candidate / "train.conll").is_file() or (candidate / "test.conll").is_file():
             return candidate

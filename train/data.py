@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger.conll import Sentence
-from tagger.corpus import (KNOWN, SPLITS, Corpus, corpus_at, corpus_for, document_ids, hub_corpus, hub_named,
+from tagger.corpus import (SPLITS, Corpus, corpus_at, corpus_for, document_ids, hub_corpus, hub_named, hub_names,
                             local_folder, named_documents, read_labels, read_local_split)
 from tagger.errors import TaggerError
 
@@ -96,7 +96,7 @@ def load_extra(lang: str, spec: str, main: Loaded, prefix: str = "") -> Loaded:
         corpus = hub_named(spec)
         if corpus is None:
             raise TaggerError(f"--extra-train {spec}: neither a corpus folder (with train.conll) nor a known Hub"
-                              f" corpus ({', '.join(c.hub_name for c in KNOWN.values() if c.hub_name)})")
+                              f" corpus ({hub_names()})")
         extra = from_hub(corpus, ("train",))
     foreign = sorted({t for s in extra.splits["train"] for t in s.tags} - set(main.labels))
     if foreign:
