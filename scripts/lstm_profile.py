@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark import recorded_pipe
 from op_profile import kernel_micros
+from relean import graph_weights
 
 import tagger
 from tagger.runtime import machine
@@ -68,19 +69,13 @@ def lstm_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
 
 def weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    """Every float value the LSTMs and the scores read: INT8 Cast+Mul products evaluated."""
-    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    made = {o: n for n in model.graph.node for o in n.output}
+    """The float values the LSTMs and the scores read (INT8 Cast+Mul widenings evaluated as ORT folds them)."""
+    values = graph_weights(model)
 
     def value(name: str) -> np.ndarray:
-        if name in init:
-            return init[name].astype(np.float32)
-        node = made[name]
-        if node.op_type == "Mul":
-            return value(node.input[0]) * value(node.input[1])
-        if node.op_type == "Cast":
-            return value(node.input[0])
-        raise SystemExit(f"cannot evaluate {name} ({node.op_type})")
+        if name not in values:
+            raise SystemExit(f"cannot evaluate {name}: not a constant of the graph")
+        return values[name].astype(np.float32)
 
     (fwd, bwd), out = lstm_nodes(model), {}
     for tag, node in (("f", fwd), ("b", bwd)):
