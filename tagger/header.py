@@ -49,6 +49,7 @@ class Provenance(TypedDict, total=False):
     export_git_sha: str
     exported_at: str
     heads: list[dict[str, Any]]  # a file of several heads: each head's own provenance, in head order
+    calibration: dict[str, Any]  # a change of the scores after training: what, and what it was chosen on
     torch_version: str
     tagger_version: str
     opset: int
