@@ -96,7 +96,7 @@ def fit(w: dict[str, np.ndarray], x: np.ndarray, rank: int) -> dict[str, Any]:
     shift = (both - approx) @ mean  # what the truncation drops from the mean's gate inputs
     half = w["Wf"].shape[0]
     out = {"P": p.astype(np.float32), "kept": kept}
-    for k, (tag, rows) in enumerate((("f", slice(0, half)), ("b", slice(half, 2 * half)))):
+    for tag, rows in (("f", slice(0, half)), ("b", slice(half, 2 * half))):
         out["W" + tag] = q[rows].astype(np.float32)[None]  # (1, 4H, r)
         bias = w["B" + tag].astype(np.float64).copy()
         bias[:half] += shift[rows]  # the input bias Wb (ONNX LSTM: B = [Wb, Rb])
@@ -111,6 +111,7 @@ def onnx_to_torch(m: np.ndarray) -> np.ndarray:
 
 
 def torch_to_onnx(m: np.ndarray) -> np.ndarray:
+    """The inverse of onnx_to_torch."""
     i, f, c, o = np.split(m, 4)
     return np.concatenate([i, o, f, c])
 
@@ -211,7 +212,7 @@ def piece_table(model: onnx.ModelProto) -> tuple[onnx.NodeProto, np.ndarray]:
     return node, values.astype(np.float32)
 
 
-def folded(model: onnx.ModelProto, fitted: dict[str, Any], other_features: int) -> onnx.ModelProto:
+def folded(model: onnx.ModelProto, fitted: dict[str, Any]) -> onnx.ModelProto:
     """The rank-r file in the shipped form: the piece table's rows stored already multiplied by P's
     piece rows (r numbers a piece, not 384), the word, case and char features multiplied by the rest
     of P, the two summed; every weight INT8 per channel behind a Cast+Mul, the table gathered before
@@ -221,11 +222,12 @@ def folded(model: onnx.ModelProto, fitted: dict[str, Any], other_features: int) 
     g = out.graph
     x = feature_node(out)
     concat = next(n for n in g.node if n.output and n.output[0] == x)
-    before = [n for n in g.node]
+    before = list(g.node)
     gather, values = piece_table(out)
     cast = next(n for n in g.node if gather.output[0] in n.input)
     mean = concat.input[3]  # the pieces' mean, the last feature block
-    if len(concat.input) != 4 or other_features + values.shape[1] != fitted["P"].shape[0]:
+    other_features = fitted["P"].shape[0] - values.shape[1]  # words, cases, chars
+    if len(concat.input) != 4 or other_features <= 0:
         raise SystemExit("expected features = words, cases, chars, then the pieces' mean")
     p = fitted["P"]
     other, pieces = p[:other_features], p[other_features:]
@@ -279,7 +281,7 @@ def write(model: onnx.ModelProto, fitted: dict[str, Any], ranked_path: Path, out
     """The shipped form of a rank-r file at `out`, checked against its float form; the header says
     what changed and keeps what it was (its test F1 is re-measured by `--stamp`)."""
     rank = fitted["P"].shape[1]
-    graph = folded(model, fitted, 236)
+    graph = folded(model, fitted)
     header = get_header(model, Path("the file"))
     before = dict(header.get("quantization") or {})
     info = {**before, "method": f"{before.get('method', '')}; {method(rank)}", "test_f1_int8": None,
