@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark import recorded_pipe
+from entity_shift import stamp_test
 from lstm_profile import lstm_nodes, session, weights
 from tagger.export.header import get_header, stamp
 from tagger.export.portable import _widen, gathered_tables, prune
@@ -52,6 +53,7 @@ from tagger.export.portable import _widen, gathered_tables, prune
 import tagger
 from tagger.atomic import atomic_path
 from tagger.conll import read_conll
+from tagger.corpus import document_ids, named_documents, read_local_split
 from tagger.metrics import score
 from tagger.runtime import machine
 
@@ -289,7 +291,7 @@ def write(model: onnx.ModelProto, fitted: dict[str, Any], ranked_path: Path, out
     stamp(graph, {**header, "quantization": info})  # type: ignore[typeddict-item]
     with atomic_path(out) as tmp:
         onnx.save(graph, str(tmp))
-    calls = [f for f in feeds_of(str(ranked_path), held)]
+    calls = feeds_of(tagger.load(model=str(ranked_path), device="cpu"), held)
     a, b = session(str(ranked_path)), session(str(out))
     worst = max(float(np.abs(a.run(None, f)[0] - b.run(None, f)[0])[f["word_ids"] != 0].max()) for f in calls)
     agree = score(reference, tagger.load(model=str(out), device="cpu").model.tag(held)).micro.f1
@@ -297,33 +299,22 @@ def write(model: onnx.ModelProto, fitted: dict[str, Any], ranked_path: Path, out
           f"entities vs the shipped file on the ng sentences F1 {agree:.4f}")
 
 
-def feeds_of(path: str, held: list[list[str]]) -> list[Feed]:
-    """The session.run inputs of tagging `held` with the file at `path`."""
-    nlp = tagger.load(model=path, device="cpu")
+def feeds_of(nlp: tagger.Pipeline, held: list[list[str]]) -> list[Feed]:
+    """The session.run inputs of tagging `held` with `nlp` (one file), recorded as they pass."""
     feeds: list[Feed] = []
-    run = nlp.artifacts[0].session.run
+    session = nlp.artifacts[0].session
+    run = session.run
 
     def recording(*a: Any, **k: Any) -> Any:
         feeds.append(a[1])
         return run(*a, **k)
 
-    object.__setattr__(nlp.artifacts[0].session, "run", recording)
-    nlp.model.tag(held)
+    object.__setattr__(session, "run", recording)
+    try:
+        nlp.model.tag(held)
+    finally:
+        object.__setattr__(session, "run", run)
     return feeds
-
-
-def stamp_test_f1(path: Path, folder: Path) -> None:
-    """Store the file's ner-uk test F1, measured now on this CPU, in its header (atomically)."""
-    gold = read_conll(folder / "test.conll")
-    nlp = tagger.load(model=str(path), device="cpu")
-    f1 = round(score([s.tags for s in gold], nlp.model.tag([s.words for s in gold])).micro.f1, 4)
-    graph = onnx.load(str(path))
-    header = get_header(graph, path)
-    info = {**(header.get("quantization") or {}), "test_f1_int8": f1, "test_sentences": len(gold), "measured_on": machine()}
-    stamp(graph, {**header, "quantization": info})  # type: ignore[typeddict-item]
-    with atomic_path(path) as tmp:
-        onnx.save(graph, str(tmp))
-    print(f"{path}: ner-uk test F1 {f1} ({len(gold)} sentences), stored in its header")
 
 
 def sentences(path: Path) -> list[list[str]]:
@@ -331,21 +322,10 @@ def sentences(path: Path) -> list[list[str]]:
 
 
 def ng_sentences(folder: Path) -> list[list[str]]:
-    """ner-uk-2.0-4types training sentences of its ng documents (documents.tsv lists train.conll's
-    documents in order, with their sentence counts)."""
-    lines = (folder / "documents.tsv").read_text(encoding="utf-8").splitlines()
-    rows = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
-    words = sentences(folder / "train.conll")
-    keep: list[list[str]] = []
-    first = 0
-    for r in (r for r in rows if r["split"] == "train"):
-        count = int(r["sentences"])
-        if r["document"].startswith("ng"):
-            keep.extend(words[first : first + count])
-        first += count
-    if first != len(words):
-        raise SystemExit(f"documents.tsv counts {first} training sentences, train.conll has {len(words)}")
-    return keep
+    """ner-uk-2.0-4types training sentences of its ng documents (as `--extra-documents ng/` keeps them)."""
+    train = read_local_split(folder, "uk", "train")
+    keep = named_documents(document_ids(folder, "train", train), "ng/", "ng_sentences", "train", folder)
+    return [train[i].words for i in keep]
 
 
 def main() -> None:
@@ -363,7 +343,7 @@ def main() -> None:
     parser.add_argument("--stamp", type=Path, help="only measure FILE's test F1 (ner-uk test) and store it in its header")
     args = parser.parse_args()
     if args.stamp:
-        return stamp_test_f1(args.stamp, args.data / "ner-uk")
+        return stamp_test(args.stamp, str(args.data))
     ranks = [int(r) for r in args.ranks.split(",")]
     if args.out and len(ranks) != 1:
         raise SystemExit("--out writes one rank's file: give one --ranks value")
@@ -373,7 +353,7 @@ def main() -> None:
     model = onnx.load(args.model)
     w = weights(model)
     nlp = tagger.load(model=args.model, device="cpu")
-    batches = feature_batches(model, feeds_of(args.model, sentences(args.data / "ner-uk" / "train.conll")))
+    batches = feature_batches(model, feeds_of(nlp, sentences(args.data / "ner-uk" / "train.conll")))
     x = np.concatenate([b[0][np.arange(b[0].shape[1])[None] < b[1][:, None]] for b in batches]).astype(np.float64)
     print(f"fitted on {x.shape[0]} words of ner-uk train ({x.shape[1]} features)")
 
