@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -237,6 +236,8 @@ def check_hub(name: str, hint: str) -> None:
     """
     if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE"):
         return
+    import socket  # here: only a Hub read needs it, and `tag` imports this module at every start
+
     url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     try:
         socket.create_connection((url.hostname or "", url.port or 443), timeout=HUB_TIMEOUT).close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from importlib import resources
-from importlib.resources.abc import Traversable
+import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagger.errors import ArtifactError
 from tagger.header import ARCHS
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 # The shipped choices of each language, the default first (tests/test_assets.py re-measures them).
 # A choice is one shipped file or several averaged, "+"-joined: an arch names the language's own file
@@ -46,13 +49,23 @@ def assets_folder() -> Traversable:
     Python imports `tagger` from the checkout itself (`python -c ...` in its root after `pip install .`:
     the checkout's `tagger/` then shadows the installed one, which holds the models)."""
     try:
-        return resources.files("tagger.assets")
-    except ModuleNotFoundError:
+        spec = importlib.util.find_spec("tagger.assets")
+    except ModuleNotFoundError:  # no tagger package on the path at all
+        spec = None
+    if spec is None:
         checkout = Path(__file__).resolve().parents[1] / "assets"
         if checkout.is_dir():
             return checkout
         raise ArtifactError(f"no shipped models: {Path(__file__).parent} has no tagger.assets package;"
-                            " reinstall tagger (pip install .) or pass --model FILE.onnx") from None
+                            " reinstall tagger (pip install .) or pass --model FILE.onnx")
+    # The folder pip installed, read as a folder: importlib.resources would add its imports (tempfile,
+    # shutil, zipfile) to every start of a one-sentence `tag`.
+    folders = [Path(p) for p in spec.submodule_search_locations or []]
+    if folders and folders[0].is_dir():
+        return folders[0]
+    from importlib import resources  # a zipped install, which only importlib.resources can read
+
+    return resources.files("tagger.assets")
 
 
 def shipped_files() -> list[Path]:

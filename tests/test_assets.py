@@ -137,12 +137,12 @@ def test_a_source_checkout_finds_its_own_models(tmp_path: Path, monkeypatch: pyt
     """`python -c "import tagger"` in a checkout's root after `pip install .` imports the checkout's
     `tagger/`, which has no `tagger.assets` package: the models come from the checkout's `assets/`,
     and without one the error says how to fix it."""
+    import importlib.util
+
     import tagger.shipped as shipped
 
-    def not_installed(package: str) -> None:
-        raise ModuleNotFoundError(f"No module named {package!r}")
-
-    monkeypatch.setattr(shipped.resources, "files", not_installed)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tagger.assets" else find_spec(name, *a))
     assert shipped_files() == SHIPPED and shipped_models("uk")[0][0].parent == SHIPPED[0].parent
     monkeypatch.setattr(shipped, "__file__", str(tmp_path / "tagger" / "shipped.py"))
     with pytest.raises(ArtifactError, match="reinstall tagger"):
