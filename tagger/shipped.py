@@ -63,7 +63,8 @@ def assets_folder() -> Traversable:
     folders = [Path(p) for p in spec.submodule_search_locations or []]
     if folders and folders[0].is_dir():
         return folders[0]
-    from importlib import resources  # a zipped install, which only importlib.resources can read
+    # A zipped install, which only importlib.resources can read.
+    from importlib import resources
 
     return resources.files("tagger.assets")
 
