@@ -60,6 +60,7 @@ def one_window_a_call(calls: list[Feeds]) -> list[Feeds]:
 
 
 def session(path: Path, level: ort.GraphOptimizationLevel, threads: int) -> ort.InferenceSession:
+    """A CPU session of `path` with these graph passes and intra-op threads."""
     options = ort.SessionOptions()
     options.graph_optimization_level = level
     options.intra_op_num_threads = threads
