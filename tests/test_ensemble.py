@@ -161,7 +161,7 @@ def test_an_install_missing_one_member_falls_back_to_the_model_it_has(tmp_path: 
     import tagger.shipped as shipped_module
 
     (tmp_path / "uk_lstm.onnx").write_bytes(b"")
-    monkeypatch.setattr(shipped_module.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(shipped_module, "assets_folder", lambda: tmp_path)
     assert shipped_models("uk") == ([tmp_path / "uk_lstm.onnx"], [1.0])  # no uk_bert: neither the pair nor BERT
     with pytest.raises(TaggerError, match="no shipped bert\\+lstm model for language 'uk'"):
         shipped_models("uk", "bert+lstm")

@@ -592,7 +592,7 @@ def test_lang_without_a_default_model(args: list[str], expected: str, tmp_path: 
     from tagger.cli import cli
 
     # An install whose assets hold no model (the shipped ones are looked up in this folder).
-    monkeypatch.setattr(shipped_module.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(shipped_module, "assets_folder", lambda: tmp_path)
     result = CliRunner().invoke(cli, ["tag", *args], input="Kyiv")
     assert result.exit_code == 1
     (line,) = [x for x in result.output.splitlines() if x.strip()]
