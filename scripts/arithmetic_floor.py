@@ -18,7 +18,6 @@ exceed the rate this CPU's best kernel reaches.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -28,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchmark import Call, inputs, recorded_pipe
+from op_profile import cpu_session, kernel_events, product_graph
 
 import tagger
 from tagger.runtime import machine
@@ -60,22 +59,14 @@ def node_macs(op: str, ins: list[list[int]], outs: list[list[int]]) -> int:
 def profiled_macs(path: Path, calls: list[Call], threads: int) -> tuple[dict[str, int], float]:
     """The recorded calls replayed on a profiling session of `path`: (multiply-adds by operator type,
     kernel seconds of the products)."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # as tagger runs it
-    options.intra_op_num_threads = threads
-    options.enable_profiling = True
     with tempfile.TemporaryDirectory() as folder:
-        options.profile_file_prefix = os.path.join(folder, "profile")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(path, threads=threads, profile=os.path.join(folder, "profile"))  # tagger's passes
         for _, args, kwargs in calls:
             session.run(*args, **kwargs)
-        with open(session.end_profiling(), encoding="utf-8") as f:
-            events = json.load(f)
+        events = kernel_events(session)
     macs: dict[str, int] = {}
     seconds = 0.0
     for event in events:
-        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
-            continue
         a = event["args"]
         shapes = [[next(iter(t.values())) for t in a.get(key, [])] for key in ("input_type_shape", "output_type_shape")]
         n = node_macs(a["op_name"], *shapes)
@@ -85,33 +76,12 @@ def profiled_macs(path: Path, calls: list[Call], threads: int) -> tuple[dict[str
     return macs, seconds
 
 
-def product_graph(m: int, k: int, n: int, integer: bool) -> bytes:
-    """One product (m, k) x (k, n) with a constant weight: float32 MatMul, or MatMulInteger of u8
-    activations by s8 weights in [-64, 63] (7 bits: no pair of products leaves int16, so the AVX2
-    kernel cannot saturate and every CPU gives the same integers)."""
-    rng = np.random.default_rng(0)
-    if integer:
-        weight = numpy_helper.from_array(rng.integers(-64, 64, (k, n), dtype=np.int8), "w")
-        zero = numpy_helper.from_array(np.array(128, np.uint8), "za")
-        node = helper.make_node("MatMulInteger", ["x", "w", "za"], ["y"])
-        x_type, y_type, inits = TensorProto.UINT8, TensorProto.INT32, [weight, zero]
-    else:
-        weight = numpy_helper.from_array(rng.standard_normal((k, n), dtype=np.float32), "w")
-        node = helper.make_node("MatMul", ["x", "w"], ["y"])
-        x_type, y_type, inits = TensorProto.FLOAT, TensorProto.FLOAT, [weight]
-    graph = helper.make_graph([node], "product", [helper.make_tensor_value_info("x", x_type, [m, k])],
-                              [helper.make_tensor_value_info("y", y_type, [m, n])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9).SerializeToString()
-
-
 def product_rate(integer: bool, threads: int, rounds: int = 20) -> float:
     """Billions of multiply-adds x 2 a second (GFLOP/s, or GOP/s for integers) of ONNX Runtime's
     product on this CPU: for each shape the best of `rounds` runs, over all shapes together."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
     flop, seconds = 0.0, 0.0
     for m, k, n in SHAPES:
-        session = ort.InferenceSession(product_graph(m, k, n, integer), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(product_graph(m, k, n, integer), ort.GraphOptimizationLevel.ORT_ENABLE_ALL, threads)
         rng = np.random.default_rng(1)
         x = rng.integers(0, 256, (m, k), dtype=np.uint8) if integer else rng.standard_normal((m, k), dtype=np.float32)
         session.run(None, {"x": x})
@@ -138,7 +108,7 @@ def main() -> None:
         nlp = tagger.load("uk", arch=arch, device="cpu", threads=args.threads)
         _, inside, calls = recorded_pipe(nlp, texts)
         macs, kernels = profiled_macs(nlp.artifacts[0].path, calls, args.threads)
-        rows[arch] = (sum(macs.values()), inside, kernels, macs)
+        rows[arch] = (macs, inside, kernels)
     float_rate = product_rate(False, args.threads)
     int_rate = product_rate(True, args.threads)
 
@@ -151,13 +121,14 @@ def main() -> None:
           " the products alone need, GFLOP/s | x float32 MatMul rate | x integer rate |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, archs in (("uk --arch bert", ["bert"]), ("uk --arch lstm", ["lstm"]), ("uk default (both)", ["bert", "lstm"])):
-        macs = sum(rows[a][0] for a in archs)
+        macs = sum(sum(rows[a][0].values()) for a in archs)
         inside = sum(rows[a][1] for a in archs)
         target = TARGETS["default" if len(archs) > 1 else archs[0]]
         need = 2 * macs / words * target / 1e9
         print(f"| {name} | {macs / words / 1e6:.2f} M | {inside:.2f} | {2 * macs / inside / 1e9:.0f} | {target:,} |"
               f" {need:.0f} | {need / float_rate:.2f} | {need / int_rate:.2f} |")
-    for arch, (macs, _, kernels, by_op) in rows.items():
+    for arch, (by_op, _, kernels) in rows.items():
+        macs = sum(by_op.values())
         shares = ", ".join(f"{op} {n / macs:.0%}" for op, n in sorted(by_op.items(), key=lambda kv: -kv[1]))
         print(f"{arch}: {macs / 1e12:.2f} T multiply-adds ({shares}); product kernels {kernels:.2f} s profiled")
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark import recorded_pipe
-from op_profile import kernel_micros
+from op_profile import cpu_session, kernel_micros, product_graph
 from relean import graph_weights
 
 import tagger
@@ -45,20 +45,9 @@ from tagger.runtime import machine
 Feed = dict[str, np.ndarray]
 
 
-def options(profile: str | None = None, spin: bool = True) -> ort.SessionOptions:
-    """tagger's CPU session options (basic graph passes), optionally profiling."""
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    if not spin:  # two sessions taking turns: each one's spinning workers would hold the cores the other needs
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if profile:
-        opts.enable_profiling, opts.profile_file_prefix = True, profile
-    return opts
-
-
 def session(model: onnx.ModelProto | str, profile: str | None = None, spin: bool = True) -> ort.InferenceSession:
-    source = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(source, options(profile, spin), providers=["CPUExecutionProvider"])
+    """A session with tagger's CPU options (basic graph passes), optionally profiling."""
+    return cpu_session(model if isinstance(model, str) else model.SerializeToString(), profile=profile, spin=spin)
 
 
 def lstm_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
@@ -99,18 +88,13 @@ def profile_split(path: str, feeds: list[Feed]) -> Counter[str]:
 
 def matmul_ceiling(k: int, n: int, rows: int) -> float:
     """GFLOP/s of ONNX Runtime's float MatMul (rows x k) @ (k x n) on this CPU."""
-    w = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("MatMul", ["A", "W"], ["Y"])], "mm",
-                              [helper.make_tensor_value_info("A", TensorProto.FLOAT, [None, k])],
-                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(w, "W")])
-    sess = session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8))
+    sess = cpu_session(product_graph(rows, k, n, integer=False))
     x = np.random.default_rng(1).standard_normal((rows, k)).astype(np.float32)
-    sess.run(None, {"A": x})
+    sess.run(None, {"x": x})
     calls = max(3, int(2e10 / (2 * rows * k * n)))
     start = time.perf_counter()
     for _ in range(calls):
-        sess.run(None, {"A": x})
+        sess.run(None, {"x": x})
     return 2 * rows * k * n * calls / (time.perf_counter() - start) / 1e9
 
 

@@ -32,6 +32,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchmark import inputs, recorded_pipe
+from op_profile import cpu_session
 
 import tagger
 from tagger.runtime import machine
@@ -59,14 +60,6 @@ def one_window_a_call(calls: list[Feeds]) -> list[Feeds]:
             for feeds in calls for i in range(feeds["input_ids"].shape[0])]
 
 
-def session(path: Path, level: ort.GraphOptimizationLevel, threads: int) -> ort.InferenceSession:
-    """A CPU session of `path` with these graph passes and intra-op threads."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = level
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="the folder holding ner-uk/")
@@ -84,10 +77,10 @@ def main() -> None:
         dynamic = dynamic_form(args.model, folder)
         basic, every = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         forms: list[tuple[str, ort.InferenceSession, list[Feeds]]] = [
-            ("shipped, batched as tag does", session(args.model, basic, args.threads), batched),
-            ("dynamic, batched (batch mates matter)", session(dynamic, every, args.threads), batched),
-            ("dynamic, a window a call, basic passes", session(dynamic, basic, args.threads), single),
-            ("dynamic, a window a call, all passes", session(dynamic, every, args.threads), single),
+            ("shipped, batched as tag does", cpu_session(args.model, basic, args.threads), batched),
+            ("dynamic, batched (batch mates matter)", cpu_session(dynamic, every, args.threads), batched),
+            ("dynamic, a window a call, basic passes", cpu_session(dynamic, basic, args.threads), single),
+            ("dynamic, a window a call, all passes", cpu_session(dynamic, every, args.threads), single),
         ]
         times: dict[str, list[float]] = {label: [] for label, _, _ in forms}
         for label, s, feeds in forms:

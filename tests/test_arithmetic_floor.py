@@ -13,7 +13,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from arithmetic_floor import product_graph, profiled_macs
+from arithmetic_floor import profiled_macs
+from op_profile import product_graph
 
 
 def small_graph(path: Path) -> None:
