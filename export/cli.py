@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from tagger.corpus import DATA_METAVAR
+
 
 @click.command("export")
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -14,7 +16,7 @@ import click
 @click.option("--quantize", type=click.Choice(["int8", "int8-fp16"]), default=None,
               help="write the dynamically quantised graph (int8: all weights INT8; int8-fp16: lookup tables and"
               " LSTMs INT8, encoder matrices float16); prints the test F1 before and after")
-@click.option("--data", default=None, metavar="DIR|HUB_NAME",
+@click.option("--data", default=None, metavar=DATA_METAVAR,
               help="corpus folder (or the corpus's Hugging Face Hub name) for --quantize's test F1 [default: the"
                    " one trained on, else $TAGGER_DATA, else the Hub]")
 def export(checkpoints: tuple[Path, ...], output: Path | None, quantize: str | None, data: str | None) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tagger import __version__
-from tagger.corpus import SPLITS
+from tagger.corpus import DATA_METAVAR, SPLITS
 from tagger.errors import OutputError, TaggerError
 from tagger.output import FORMATS
 from tagger.runtime import DEVICES
@@ -250,7 +250,7 @@ def write(events: Iterable[Event], fmt: str, labels: list[str]) -> None:
 @model_option
 @arch_option
 @weights_option
-@click.option("--data", default=None, metavar="DIR|HUB_NAME",
+@click.option("--data", default=None, metavar=DATA_METAVAR,
               help="a corpus folder (or one holding it), or the corpus's Hugging Face Hub name (e.g."
                    " Goader/ner-uk-2.0) [default: $TAGGER_DATA, else the model's corpus from the Hub]")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,

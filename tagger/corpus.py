@@ -14,6 +14,7 @@ from tagger.scheme import entity_types
 
 SPLITS = ("train", "validation", "test")
 DATA_ENV = "TAGGER_DATA"  # a corpus folder, or a folder holding `ner-uk/` and `wnut17/`
+DATA_METAVAR = "DIR|HUB_NAME"  # what --data takes: a folder (checked where it is read), or a Hub name of KNOWN
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from typing import Any, Callable
 
 import click
 
+from tagger.corpus import DATA_METAVAR
 from tagger.header import ARCHS
 from tagger.runtime import DEVICES
 from tagger.text import LANGS
 from tagger.train.config import PRECISIONS, TrainConfig
 
-DATA_METAVAR = "DIR|HUB_NAME"  # a folder is checked where it is read, with the Hub names it may be instead
 CHOICES = {"arch": ARCHS, "lang": LANGS, "device": DEVICES, "precision": PRECISIONS}
 TYPES: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "str | None": str, "int | None": int, "float | None": float}
 
