@@ -7,6 +7,7 @@ from pathlib import Path
 
 import onnx
 
+from tagger.atomic import atomic_path
 from tagger.errors import ArtifactError
 from tagger.header import META_KEY, Header, check_header
 
@@ -38,3 +39,12 @@ def set_header(path: Path, header: Header) -> None:
     graph = onnx.load(str(path))
     stamp(graph, header)
     onnx.save(graph, str(path))
+
+
+def write_stamped(graph: onnx.ModelProto, header: Header, out: Path) -> None:
+    """Store `header` in a loaded graph (checked) and write it to `out` atomically, its folder made:
+    scripts that rewrite a file's graph or header write so, and a failure leaves `out` as it was."""
+    stamp(graph, header)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        onnx.save(graph, str(tmp))

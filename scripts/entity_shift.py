@@ -28,11 +28,10 @@ from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tagger.export.header import get_header, stamp
+from tagger.export.header import get_header, write_stamped
 
 import tagger
 from tagger.api import gold_split
-from tagger.atomic import atomic_path
 from tagger.conll import Sentence
 from tagger.metrics import score
 from tagger.predict import labelled
@@ -85,10 +84,7 @@ def write(path: Path, data: str, d: float, out: Path) -> None:
     inits[bias_name].CopyFrom(numpy_helper.from_array(bias, bias_name))
     provenance = {**header["provenance"], "calibration": {
         "entity_score_shift": d, "chosen_on": f"the validation split of {data}, read as one text (scripts/entity_shift.py)"}}
-    stamp(graph, {**header, "provenance": provenance})  # type: ignore[typeddict-item]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        onnx.save(graph, str(tmp))
+    write_stamped(graph, {**header, "provenance": provenance}, out)  # type: ignore[typeddict-item]
     print(f"{out}: entity labels' scores {d:+.1f}; its header's test F1 is still the file's before (--stamp)")
 
 
@@ -102,9 +98,7 @@ def stamp_test(path: Path, data: str) -> None:
     before = (header.get("quantization") or {}).get("test_f1_int8")
     quantization = {**(header.get("quantization") or {}), "test_f1_int8": f1_test, "test_sentences": len(gold),
                     "measured_on": machine()}
-    stamp(graph, {**header, "quantization": quantization})  # type: ignore[typeddict-item]
-    with atomic_path(path) as tmp:
-        onnx.save(graph, str(tmp))
+    write_stamped(graph, {**header, "quantization": quantization}, path)  # type: ignore[typeddict-item]
     print(f"{path}: test F1 {f1_test} (its header said {before}), stored in its header")
 
 

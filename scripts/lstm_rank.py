@@ -47,11 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmark import recorded_pipe
 from entity_shift import stamp_test
 from lstm_profile import lstm_nodes, session, weights
-from tagger.export.header import get_header, stamp
+from tagger.export.header import get_header, write_stamped
 from tagger.export.portable import _widen, gathered_tables, prune
 
 import tagger
-from tagger.atomic import atomic_path
 from tagger.conll import read_conll
 from tagger.corpus import document_ids, named_documents, read_local_split
 from tagger.metrics import score
@@ -288,9 +287,7 @@ def write(model: onnx.ModelProto, fitted: dict[str, Any], ranked_path: Path, out
     before = dict(header.get("quantization") or {})
     info = {**before, "method": f"{before.get('method', '')}; {method(rank)}", "test_f1_int8": None,
             "rewritten_from": {"method": before.get("method"), "test_f1_int8": before.get("test_f1_int8")}}
-    stamp(graph, {**header, "quantization": info})  # type: ignore[typeddict-item]
-    with atomic_path(out) as tmp:
-        onnx.save(graph, str(tmp))
+    write_stamped(graph, {**header, "quantization": info}, out)  # type: ignore[typeddict-item]
     calls = feeds_of(tagger.load(model=str(ranked_path), device="cpu"), held)
     a, b = session(str(ranked_path)), session(str(out))
     worst = max(float(np.abs(a.run(None, f)[0] - b.run(None, f)[0])[f["word_ids"] != 0].max()) for f in calls)

